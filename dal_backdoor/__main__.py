@@ -1,0 +1,3 @@
+from dal_backdoor.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""dal-backdoor's trigger library (top-level package ``triggers``)."""
