@@ -19,7 +19,7 @@ from dal_backdoor import __version__
 from dal_backdoor.cli.common import error_line
 from dal_backdoor.errors import ConfigError
 
-_PRIVATE = {"common"}
+_PRIVATE = {"common", "progress"}  # helper modules, not commands
 
 
 def _command_modules() -> dict[str, str]:

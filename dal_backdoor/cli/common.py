@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Any
 
 import click
@@ -16,6 +18,22 @@ def error_line(message: str) -> None:
     """Print one red error line on stderr (no traceback, no usage block)."""
     first = " ".join(str(message).split())  # collapse to a single line
     err_console.print(f"[bold red]Error:[/] {escape(first)}", soft_wrap=True)
+
+
+def registry_names(module: str, func: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """Names from a registry's ``list_*`` function for a click.Choice (``extra`` first)."""
+    names = [*extra, *getattr(importlib.import_module(module), func)()]
+    return list(dict.fromkeys(names))
+
+
+def default_db() -> str:
+    """The results store used when --db is not given."""
+    return os.environ.get("DAL_BACKDOOR_DB", "results/results.db")
+
+
+def default_root() -> str:
+    """Where data sets are looked for when --root is not given."""
+    return os.environ.get("DAL_BACKDOOR_DATA", "data")
 
 
 def parse_key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:

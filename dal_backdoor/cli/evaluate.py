@@ -1,0 +1,73 @@
+"""``dal-backdoor evaluate``: clean accuracy, ASR, ASR_true and robust accuracy of a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dal_backdoor.cli.common import console, parse_key_values, registry_names
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--trigger", default=None,
+              type=click.Choice(registry_names("triggers", "list_triggers", ("none",))),
+              help="Evaluate with this trigger instead of the run's own.")
+@click.option("--trigger-param", multiple=True, metavar="K=V",
+              help="Trigger parameters (with --trigger; default: the trigger's defaults).")
+@click.option("--target-class", type=int, default=None,
+              help="Target class (default: the run's).")
+@click.option("--root", default=None, help="Data root (default: the run's).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--batch-size", type=int, default=1000, show_default=True)
+def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
+            target_class: int | None, root: str | None, device: str, batch_size: int) -> None:
+    """Evaluate the model saved in RUN_DIR (written by `train` or `sweep`) on the clean test set
+    and, with a trigger, by the paper's backdoor protocol: drop test images the model assigns to
+    the target class, stamp the trigger on the rest, ASR = share predicted as the target. Also
+    ASR_true (drop images whose true label is the target) and robust accuracy."""
+    from rich.table import Table
+
+    from dal_backdoor.cli.progress import pct
+    from dal_backdoor.config import resolve_device
+    from dal_backdoor.evaluate import evaluate_backdoor
+    from dal_backdoor.train import load_datasets, load_trained_model
+    from dal_backdoor.validation import check_number
+    from triggers import create_trigger
+
+    check_number("batch_size", batch_size, low=1, integer=True)
+    dev = resolve_device(device)
+    model, cfg, info = load_trained_model(run_dir, dev)
+    if root is not None:
+        cfg = cfg.replace(data_root=root)
+    name = trigger if trigger is not None else cfg.trigger
+    params: dict[str, Any] = (parse_key_values(trigger_param, "--trigger-param")
+                              if trigger is not None else dict(cfg.trigger_params))
+    target = cfg.target_class if target_class is None else target_class
+    check_number("target_class", target, low=0, high=info["num_classes"] - 1, integer=True)
+    trig = None
+    if name != "none":
+        trig = create_trigger(name, tuple(info["image_size"]), info["in_channels"], **params)
+    _, test = load_datasets(cfg)
+    metrics = evaluate_backdoor(
+        model, test.images, test.labels, trig, target, mean=tuple(info["mean"]),
+        std=tuple(info["std"]), batch_size=batch_size, device=dev,
+    ).to_dict()
+
+    table = Table(title=f"{run_dir}: {cfg.loss} on {cfg.dataset}, trigger {name}, target {target}")
+    table.add_column("metric")
+    table.add_column("%", justify="right")
+    table.add_column("counts", justify="right")
+    rows = [("clean accuracy", "clean_acc", "clean_correct", "clean_total")]
+    if trig is not None:
+        rows += [("ASR (paper: drop images predicted as target)", "asr", "asr_hits", "asr_total"),
+                 ("ASR_true (drop images labelled target)", "asr_true", "asr_true_hits",
+                  "asr_true_total"),
+                 ("robust accuracy", "robust_acc", "robust_correct", "robust_total")]
+    for label, key, hits, total in rows:
+        count = ("" if metrics.get(hits) is None else f"{metrics[hits]}/{metrics[total]}")
+        table.add_row(label, pct(metrics.get(key)), count)
+    console.print(table)

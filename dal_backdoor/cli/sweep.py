@@ -1,0 +1,136 @@
+"""``dal-backdoor sweep``: run every missing run of a named grid under a preset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.live import Live
+from rich.table import Table
+
+from dal_backdoor.cli.common import console, default_db, default_root, parse_key_values
+from dal_backdoor.experiments import list_grids, list_presets
+
+
+class LiveSweep:
+    """One rich view for the whole sweep: a line per active run and the overall count."""
+
+    def __init__(self) -> None:
+        self.total = self.done = self.failed = 0
+        self.skipped = 0
+        self.labels: dict[str, str] = {}
+        self.active: dict[str, str] = {}
+        self.started = time.monotonic()
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def on_sweep_start(self, specs: list[Any], pending: list[Any]) -> None:
+        self.total = len(specs)
+        self.skipped = len(specs) - len(pending)
+        self.labels = {s.run_id: s.label for s in specs}
+        self.live.update(self._render())
+
+    def on_event(self, event: Any) -> None:
+        label = self.labels.get(event.run_id, event.run_id)
+        d = event.data
+        if event.kind == "start":
+            self.active[event.run_id] = f"{label}: starting at epoch {d.get('first_epoch', 1)}"
+        elif event.kind == "epoch":
+            status = f"{label}: epoch {d['epoch']}/{d['epochs']}  acc {_pct(d.get('clean_acc'))}"
+            if d.get("asr") is not None:
+                status += f"  ASR {_pct(d['asr'])}"
+            self.active[event.run_id] = status
+        elif event.kind == "end":
+            self.active.pop(event.run_id, None)
+            if d.get("status") == "finished":
+                self.done += 1
+                line = f"[green]done[/] {label}  acc {_pct(d.get('clean_acc'))}"
+                if d.get("asr") is not None:
+                    line += f"  ASR {_pct(d['asr'])}"
+            else:
+                self.failed += 1
+                line = f"[red]failed[/] {label}: {d.get('error')}"
+            self.live.console.print(line)
+        self.live.update(self._render())
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 1))
+        elapsed = time.monotonic() - self.started
+        finished = self.skipped + self.done
+        table.add_row(f"[bold]sweep[/] {finished}/{self.total} finished "
+                      f"({self.skipped} already done), {self.failed} failed, "
+                      f"{len(self.active)} running, {elapsed:.0f}s")
+        for status in self.active.values():
+            table.add_row(f"  {status}")
+        return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+@click.command()
+@click.argument("grid", type=click.Choice(list_grids()))
+@click.option("--preset", type=click.Choice(list_presets()), default="small", show_default=True,
+              help="paper: the paper's full setup; small: 2-core CPU; ci: smallest.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=default_db,
+              show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directories (checkpoints, models). Default: runs/ beside --db.")
+@click.option("--root", default=default_root, show_default="./data or $DAL_BACKDOOR_DATA",
+              help="Where data sets live.")
+@click.option("--only", default=None, metavar="KEY=V[|V],...",
+              help="Narrow the grid, e.g. 'dataset=cifar10,loss=ce|dal,seed=0'.")
+@click.option("--set", "overrides", multiple=True, metavar="K=V",
+              help="Override a run setting for every run (e.g. epochs=2); changes run ids.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Concurrent runs on CPU (each gets cpu_count/jobs threads).")
+@click.option("--runs-per-gpu", type=int, default=1, show_default=True,
+              help="Concurrent runs per visible GPU.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (backend ray).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--dry-run", is_flag=True, help="List the runs and what would be done.")
+def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, only: str | None,
+            overrides: tuple[str, ...], jobs: int, runs_per_gpu: int, backend: str,
+            address: str | None, device: str, dry_run: bool) -> None:
+    """Run every missing run of GRID (table6, table2, table3) under a preset.
+
+    Finished runs (same run id in --db) are skipped, interrupted ones resume from their
+    checkpoints, failed ones are retried; a run that fails is recorded with its error and the
+    sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
+    """
+    from dal_backdoor.experiments import expand, parse_only
+    from dal_backdoor.sweep import run_sweep
+
+    expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
+                       overrides=parse_key_values(overrides, "--set"))
+    for _cell, reason in expansion.skipped[:1]:
+        console.print(f"[yellow]skipping {len(expansion.skipped)} run(s): {reason}[/]")
+    if not expansion.specs:
+        raise click.UsageError(f"no runs to do: the grid {grid} under preset {preset} "
+                               "(and --only) selects nothing")
+    runs_dir = runs_dir or db.parent / "runs"
+    if dry_run:
+        table = Table(title=f"{grid} / {preset}: {len(expansion.specs)} runs")
+        for col in ("run id", "cell", "dataset", "epochs", "width", "device"):
+            table.add_column(col)
+        for spec in expansion.specs:
+            c = spec.config
+            table.add_row(spec.run_id, spec.label, c.dataset, str(c.epochs), str(c.width),
+                          f"{c.device}/{c.precision}")
+        console.print(table)
+        return
+    reporter = LiveSweep()
+    with reporter.live:
+        summary = run_sweep(expansion.specs, db, runs_dir, jobs=jobs, runs_per_gpu=runs_per_gpu,
+                            backend=backend, address=address, reporter=reporter)
+    console.print(f"[bold]{grid}/{preset}[/]: {summary.already_finished} already finished, "
+                  f"{len(summary.finished)} run now, {len(summary.failed)} failed "
+                  f"(store {db}, runs in {runs_dir})")
+    if summary.failed:
+        raise click.ClickException(f"{len(summary.failed)} run(s) failed; see "
+                                   f"`dal-backdoor runs --db {db} --status failed`")

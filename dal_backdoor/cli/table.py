@@ -1,0 +1,77 @@
+"""``dal-backdoor table``: a grid's results as the paper's table, beside the paper's numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dal_backdoor.cli.common import console, default_db
+from dal_backdoor.experiments import list_grids, list_presets
+
+
+def rich_table(report):  # noqa: ANN001, ANN201 - rich types stay local to the CLI
+    from rich.table import Table
+
+    from dal_backdoor.report import fmt_cell
+
+    table = Table(title=f"{report.title}\n[dim]grid {report.grid}, preset {report.preset}[/]",
+                  show_lines=True)
+    table.add_column("row", style="bold")
+    for col in report.columns:
+        table.add_column(f"{col}\nours | paper | Δ", justify="right")
+    for row in report.rows:
+        parts = []
+        for col in report.columns:
+            ours, paper, diff = fmt_cell(report.cells[(row, col)])
+            parts.append(f"{ours}\n[dim]{paper}[/]\n{diff}")
+        table.add_row(row, *parts)
+    return table
+
+
+@click.command()
+@click.argument("grid", type=click.Choice(list_grids()))
+@click.option("--preset", type=click.Choice(list_presets()), default="small", show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=default_db,
+              show_default="results/results.db or $DAL_BACKDOOR_DB")
+@click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "json", "latex"]),
+              default="rich", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table to this file instead of the terminal (not for rich).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write PNG plots into this directory (needs matplotlib).")
+def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
+            plot_dir: Path | None) -> None:
+    """Mean ± std over seeds per cell of GRID, laid out as the paper's table, with the paper's
+    published values and the difference. Cells with fewer finished seeds than the grid asks
+    for are marked with *."""
+    from dal_backdoor.errors import ConfigError
+    from dal_backdoor.io import atomic_write_text
+    from dal_backdoor.report import build_report, export, load_runs, plot_report
+    from dal_backdoor.store import ResultsStore
+
+    if not db.exists():
+        raise ConfigError(f"no results store at {db}; run `dal-backdoor sweep {grid}` first "
+                          "or pass --db")
+    if out is not None and fmt == "rich":
+        raise ConfigError("--out needs --format md, csv, json or latex")
+    with ResultsStore(db, readonly=True) as store:
+        runs = load_runs(store, grid, preset)
+    if not runs:
+        raise ConfigError(f"{db} has no runs of grid {grid} with preset {preset}; run "
+                          f"`dal-backdoor sweep {grid} --preset {preset} --db {db}`")
+    report = build_report(grid, preset, runs)
+    if fmt == "rich":
+        console.print(rich_table(report))
+        for note in report.notes:
+            console.print(f"[dim]- {note}[/]")
+    else:
+        text = export(report, fmt)
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            atomic_write_text(out, text)
+            console.print(f"wrote {out}")
+    if plot_dir is not None:
+        for path in plot_report(grid, runs, plot_dir):
+            console.print(f"wrote {path}")

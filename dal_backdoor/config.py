@@ -1,0 +1,193 @@
+"""The resolved, frozen configuration of one run, and its run id.
+
+A ``RunConfig`` holds every choice that can change a result (data, loss and its resolved
+hyper-parameters, label noise, trigger, optimisation recipe, seed, precision). ``run_id`` hashes
+exactly those fields, so the same experiment always gets the same id, on any machine, while
+fields that only say *where* a run happens (device, data root, eval batch size) are left out.
+Defaults are the paper's recipe (Section 5.1): ResNet18, SGD lr 0.01, momentum 0.9, weight decay
+1e-4, batch 128, 150 epochs, cosine annealing, random crop + horizontal flip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from dal_backdoor.errors import ConfigError
+from dal_backdoor.validation import check_choice, check_number
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+# Fields that say where/how fast a run is executed, not what it computes.
+NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size"})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "cifar10"
+    dataset_params: dict[str, Any] = field(default_factory=dict)
+    train_subset: int | None = None
+    test_subset: int | None = None
+    subset_seed: int = 0
+    # loss (``loss_params`` is the fully resolved set: Table 1 preset + overrides)
+    loss: str = "ce"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    # label noise
+    noise_kind: str = "none"
+    noise_rate: float = 0.0
+    noise_params: dict[str, Any] = field(default_factory=dict)
+    # backdoor
+    trigger: str = "none"
+    trigger_params: dict[str, Any] = field(default_factory=dict)
+    num_poison: int = 100
+    target_class: int = 7
+    # model and optimisation
+    model: str = "resnet18"
+    width: int = 64
+    epochs: int = 150
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: bool = True
+    seed: int = 0
+    # execution
+    precision: str = "fp32"
+    channels_last: bool = False
+    device: str = "cpu"
+    data_root: str = "data"
+    eval_batch_size: int = 1000
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: "
+                              + ", ".join(sorted(names)))
+        return cls(**data)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what is computed (hashed into the run id)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
+
+    @property
+    def run_id(self) -> str:
+        return config_hash(self.identity())
+
+    @property
+    def poisoned(self) -> bool:
+        return self.trigger != "none" and self.num_poison > 0
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(obj: Any, length: int = 16) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` if a GPU is visible, else ``cpu``; ``cuda`` without one is an error."""
+    import torch
+
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is visible; allowed here: auto, cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` -> bf16 autocast on CUDA, fp32 on CPU (the paper trains in fp32)."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    if precision == "bf16" and device != "cuda":
+        raise ConfigError("precision='bf16' needs device cuda; on cpu use fp32 (or auto)")
+    return precision
+
+
+def resolve_config(
+    *,
+    dataset: str = "cifar10",
+    loss: str = "ce",
+    loss_overrides: dict[str, Any] | None = None,
+    hparams_from: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    channels_last: bool | None = None,
+    **fields: Any,
+) -> RunConfig:
+    """Validate user choices and produce the frozen, fully resolved ``RunConfig``.
+
+    The loss hyper-parameters start from the paper's Table 1 preset for ``hparams_from`` (default:
+    ``dataset``; e.g. "cifar10" when a small preset substitutes Fashion-MNIST for CIFAR-10) and
+    are then overridden by ``loss_overrides``; the result is checked by building the loss once.
+    Registries (data sets, losses, noise kinds, triggers, models) validate the names.
+    """
+    from dal_backdoor.data import list_datasets
+    from dal_backdoor.data.noise import list_noise_kinds
+    from dal_backdoor.losses import create_loss, list_losses, preset
+    from dal_backdoor.models import list_models
+    from triggers import list_triggers
+
+    check_choice("dataset", dataset, list_datasets())
+    check_choice("loss", loss, list_losses())
+    params = dict(preset(loss, hparams_from or dataset))
+    params.update(loss_overrides or {})
+
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+    if channels_last is None:
+        channels_last = device == "cuda"
+    cfg = RunConfig(
+        dataset=dataset, loss=loss, loss_params=params, device=device, precision=precision,
+        channels_last=channels_last, **fields,
+    )
+    check_choice("noise kind", cfg.noise_kind, ["none", *[k for k in list_noise_kinds()
+                                                         if k != "none"]])
+    check_choice("trigger", cfg.trigger, ["none", *list_triggers()])
+    check_choice("model", cfg.model, list_models())
+    check_number("epochs", cfg.epochs, low=1, integer=True)
+    check_number("batch_size", cfg.batch_size, low=1, integer=True)
+    check_number("eval_batch_size", cfg.eval_batch_size, low=1, integer=True)
+    check_number("lr", cfg.lr, low=0, low_open=True)
+    check_number("momentum", cfg.momentum, low=0, high=1, high_open=True)
+    check_number("weight_decay", cfg.weight_decay, low=0)
+    check_number("width", cfg.width, low=1, integer=True)
+    check_number("seed", cfg.seed, low=0, high=2**63 - 1, integer=True)
+    check_number("num_poison", cfg.num_poison, low=0, integer=True)
+    check_number("target_class", cfg.target_class, low=0, integer=True)
+    check_number("noise_rate", cfg.noise_rate, low=0, high=1, high_open=True)
+    if cfg.noise_kind == "none" and cfg.noise_rate != 0:
+        raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
+                          "allowed with noise kind none: 0")
+    for name in ("train_subset", "test_subset"):
+        value = getattr(cfg, name)
+        if value is not None:
+            check_number(name, value, low=1, integer=True)
+    # Building the loss validates every hyper-parameter (names and ranges) with a clear message.
+    create_loss(loss, num_classes=known_num_classes(dataset, cfg.dataset_params),
+                total_epochs=cfg.epochs, seed=cfg.seed, **params)
+    return cfg
+
+
+def known_num_classes(dataset: str, dataset_params: dict[str, Any]) -> int:
+    """Number of classes of a data set without loading it (used for early validation)."""
+    if dataset == "cifar100":
+        return 100
+    return int(dataset_params.get("num_classes", 10))

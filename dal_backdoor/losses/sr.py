@@ -1,0 +1,63 @@
+"""CE+SR: cross entropy with sparse regularisation whose weight grows every r epochs.
+
+Zhou et al., "Learning with Noisy Labels via Sparse Regularization" (ICCV 2021), trained as in
+the DAL authors' code: lambda(t) = lambda0 * rho^floor((t - 1) / r) (see
+``dal_backdoor.schedules.SRLambdaSchedule``); Table 1's CIFAR-10 values are the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from dal_backdoor.losses import functional as F
+from dal_backdoor.losses.base import LossInfo, LossModule, ParamSpec, register_loss
+from dal_backdoor.schedules import SRLambdaSchedule
+
+INFO = LossInfo(
+    "ce_sr", "Cross entropy + sparse regularisation",
+    "CE(z, y) + lam(t) * sum_k s_k^p, z = logits / ||logits|| / tau, s = softmax(z)",
+    "Zhou et al., ICCV 2021",
+    (
+        ParamSpec("tau", 0.5, "temperature applied after L2-normalising the logits", low=0.0,
+                  low_open=True),
+        ParamSpec("lam", 1.5, "lambda0, the initial weight of the sparsity term", low=0.0),
+        ParamSpec("r", 1, "epochs between two multiplications of lambda by rho", kind="int",
+                  low=1),
+        ParamSpec("p", 0.1, "exponent of the l_p sparsity term (p <= 1 promotes sparsity)",
+                  low=0.0, high=1.0, low_open=True),
+        ParamSpec("rho", 1.02, "growth factor of lambda", low=0.0, low_open=True),
+    ),
+    scheduled=True,
+)
+
+
+class CESRLoss(LossModule):
+    """CE+SR with ``lam(t) = lam * rho^floor((t - 1) / r)``; ``current_values() = {"lam"}``."""
+
+    def __init__(self, num_classes: int, hparams: Mapping[str, Any]) -> None:
+        super().__init__(INFO.name, num_classes, hparams)
+        self.schedule = SRLambdaSchedule(self.hparams["lam"], self.hparams["rho"],
+                                         self.hparams["r"])
+        self._lam = self.schedule.lam(1)
+
+    def set_epoch(self, t: int) -> None:
+        lam = self.schedule.lam(t)  # validates t before anything changes
+        super().set_epoch(t)
+        self._lam = lam
+
+    def current_values(self) -> dict[str, float]:
+        return {"lam": self._lam}
+
+    def compute(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return F.ce_sr(logits, targets, tau=self.hparams["tau"], lam=self._lam,
+                       p=self.hparams["p"])
+
+
+@register_loss(INFO)
+def _create(
+    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+) -> LossModule:
+    return CESRLoss(num_classes, hparams)

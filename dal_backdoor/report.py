@@ -1,0 +1,366 @@
+"""Aggregate a grid's runs into the paper's tables, beside the published values.
+
+Each table cell is the mean ± std over seeds of one metric (in percent). ``std`` is the
+population standard deviation (numpy's default, ddof=0), which is what most papers' evaluation
+scripts print; with one seed it is 0. A cell with fewer finished seeds than the grid asks for
+is marked (``n < expected``). The paper's numbers come from ``dal_backdoor.paper_values``.
+
+Exports: markdown, CSV, JSON (all numbers, machine-readable), LaTeX; the CLI also draws a rich
+table. ``plot_*`` functions write PNGs with matplotlib (optional extra ``plot``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dal_backdoor import paper_values
+from dal_backdoor.errors import ConfigError
+from dal_backdoor.experiments import get_grid
+
+FORMATS = ("rich", "md", "csv", "json", "latex")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What the report needs of one run: its grid cell, status and metrics."""
+
+    run_id: str
+    cell: dict[str, Any]
+    status: str
+    final: dict[str, Any] | None
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    column: str
+    values: tuple[float, ...]
+    expected_n: int
+    paper: tuple[float, float] | None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.values) / self.n if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return population_std(self.values) if self.values else None
+
+    @property
+    def diff(self) -> float | None:
+        if self.mean is None or self.paper is None:
+            return None
+        return self.mean - self.paper[0]
+
+    @property
+    def incomplete(self) -> bool:
+        return self.n < self.expected_n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "mean": self.mean, "std": self.std,
+                "n": self.n, "expected_n": self.expected_n, "values": list(self.values),
+                "paper_mean": self.paper[0] if self.paper else None,
+                "paper_std": self.paper[1] if self.paper else None, "diff": self.diff}
+
+
+def population_std(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("std of no values")
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+@dataclass(frozen=True)
+class Report:
+    grid: str
+    preset: str
+    title: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: dict[tuple[str, str], Cell]
+    notes: tuple[str, ...] = ()
+
+    def cell(self, row: str, column: str) -> Cell | None:
+        return self.cells.get((row, column))
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {"grid": self.grid, "preset": self.preset, "title": self.title,
+                "rows": list(self.rows), "columns": list(self.columns),
+                "cells": [c.to_dict() for c in self.cells.values()], "notes": list(self.notes)}
+
+
+# -- building ------------------------------------------------------------------------------------
+
+def _pct(value: Any) -> float | None:
+    return None if value is None else 100.0 * float(value)
+
+
+def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
+    """Lay out finished runs as the paper's table for ``grid_name``."""
+    grid = get_grid(grid_name)
+    expected_n = len(grid.axes["seed"])
+    runs = [r for r in runs if r.status == "finished" and r.final is not None]
+    notes: list[str] = []
+    if grid.kind == "backdoor":
+        rows, columns, values, paper = _table6_layout(grid, runs)
+        notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
+                     "protocol (test images predicted as the target class when clean are "
+                     "dropped, the trigger is stamped on the rest).")
+    else:
+        rows, columns, values, paper = _noise_layout(grid, runs)
+        notes.append("test accuracy (%) after the last epoch.")
+    cells = {
+        (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)))
+        for r in rows for c in columns
+    }
+    missing = sum(1 for c in cells.values() if c.incomplete)
+    if missing:
+        notes.append(f"{missing} cell(s) have fewer than {expected_n} finished seeds "
+                     "(marked *).")
+    if preset != "paper":
+        notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
+                     "its full-scale runs) are shown for orientation, not as a target.")
+    title = paper_values.SOURCE.get(grid_name, grid.description)
+    return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes))
+
+
+def _table6_layout(grid: Any, runs: list[RunRow]):
+    rows = [f"{d}/{loss}" for d in grid.axes["dataset"] for loss in grid.axes["loss"]]
+    columns = [f"{t} {m}" for t in grid.axes["trigger"] for m in ("acc", "ASR")]
+    values: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        row = f"{run.cell['dataset']}/{run.cell['loss']}"
+        for metric, key in (("acc", "clean_acc"), ("ASR", "asr")):
+            value = _pct(run.final.get(key))
+            if value is not None:
+                values.setdefault((row, f"{run.cell['trigger']} {metric}"), []).append(value)
+    paper = {}
+    for (dataset, loss, trigger), entry in paper_values.TABLE6.items():
+        paper[(f"{dataset}/{loss}", f"{trigger} acc")] = entry["acc"]
+        paper[(f"{dataset}/{loss}", f"{trigger} ASR")] = entry["asr"]
+    present_rows = {r for r, _ in values}
+    rows = [r for r in rows if r in present_rows] or rows
+    return rows, columns, values, paper
+
+
+def _noise_layout(grid: Any, runs: list[RunRow]):
+    rows = list(grid.axes["loss"])
+    columns = list(grid.axes["noise"])
+    values: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        value = _pct(run.final.get("clean_acc"))
+        if value is not None:
+            values.setdefault((run.cell["loss"], run.cell["noise"]), []).append(value)
+    table = paper_values.TABLE2 if grid.axes["dataset"] == ("cifar10",) else paper_values.TABLE3
+    paper = {(loss, setting): v for (loss, setting), v in table.items()}
+    return rows, columns, values, paper
+
+
+def load_runs(store: Any, grid: str, preset: str) -> list[RunRow]:
+    """The runs a sweep tagged with (grid, preset), with their metrics, from a results store."""
+    rows = []
+    for run_id, cell in store.tagged_runs(grid, preset):
+        record = store.get_run(run_id)
+        if record is None:
+            continue
+        rows.append(RunRow(run_id, cell, record.status, record.final_metrics,
+                           store.epochs(run_id), record.config))
+    return rows
+
+
+# -- exports ---------------------------------------------------------------------------------
+
+def fmt_mean_std(mean: float | None, std: float | None) -> str:
+    return "-" if mean is None else f"{mean:.2f}±{std:.2f}"
+
+
+def fmt_cell(cell: Cell) -> tuple[str, str, str]:
+    """(ours, paper, diff) strings; ours carries a * when seeds are missing."""
+    ours = fmt_mean_std(cell.mean, cell.std)
+    if cell.mean is not None and cell.incomplete:
+        ours += f"*({cell.n}/{cell.expected_n})"
+    paper = "-" if cell.paper is None else f"{cell.paper[0]:.2f}±{cell.paper[1]:.2f}"
+    diff = "-" if cell.diff is None else f"{cell.diff:+.2f}"
+    return ours, paper, diff
+
+
+def to_markdown(report: Report) -> str:
+    head = ["row"] + [f"{c} (ours / paper / Δ)" for c in report.columns]
+    lines = [f"**{report.title}** (grid `{report.grid}`, preset `{report.preset}`)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report.rows:
+        parts = [row]
+        for col in report.columns:
+            ours, paper, diff = fmt_cell(report.cells[(row, col)])
+            parts.append(f"{ours} / {paper} / {diff}")
+        lines.append("| " + " | ".join(parts) + " |")
+    lines += [""] + [f"- {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    fields = ["row", "column", "mean", "std", "n", "expected_n", "paper_mean", "paper_std", "diff"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        for col in report.columns:
+            writer.writerow({k: ("" if v is None else v)
+                             for k, v in report.cells[(row, col)].to_dict().items()})
+    return buffer.getvalue()
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_json_obj(), indent=2, allow_nan=False) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
+                 ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def to_latex(report: Report) -> str:
+    cols = "l" + "cc" * len(report.columns)
+    lines = [r"\begin{tabular}{" + cols + "}", r"\toprule"]
+    lines.append(" & ".join(["Row"] + [r"\multicolumn{2}{c}{" + _latex_escape(c) + "}"
+                                       for c in report.columns]) + r" \\")
+    lines.append(" & ".join([""] + ["ours", "paper"] * len(report.columns)) + r" \\")
+    lines.append(r"\midrule")
+    for row in report.rows:
+        parts = [_latex_escape(row)]
+        for col in report.columns:
+            ours, paper, _ = fmt_cell(report.cells[(row, col)])
+            parts += [ours.replace("±", r"$\pm$"), paper.replace("±", r"$\pm$")]
+        lines.append(" & ".join(parts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+EXPORTERS = {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}
+
+
+def export(report: Report, fmt: str) -> str:
+    if fmt not in EXPORTERS:
+        raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(EXPORTERS)}")
+    return EXPORTERS[fmt](report)
+
+
+# -- plots -----------------------------------------------------------------------------------
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'dal-backdoor[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series(runs: list[RunRow], key: str) -> dict[int, list[float]]:
+    """epoch -> values across runs (in percent for accuracy-like keys)."""
+    out: dict[int, list[float]] = {}
+    for run in runs:
+        for row in run.epochs:
+            if row.get(key) is not None:
+                out.setdefault(int(row["epoch"]), []).append(float(row[key]))
+    return out
+
+
+def _plot_mean(ax: Any, runs: list[RunRow], key: str, label: str, scale: float = 100.0,
+               **style: Any) -> None:
+    series = _series(runs, key)
+    if not series:
+        return
+    epochs = sorted(series)
+    means = [scale * sum(series[e]) / len(series[e]) for e in epochs]
+    ax.plot(epochs, means, label=label, **style)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from dal_backdoor.io import atomic_write_with
+
+    atomic_write_with(path, lambda fh: fig.savefig(fh, format="png", dpi=120,
+                                                   bbox_inches="tight"))
+    return path
+
+
+def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list[Path]:
+    """PNGs: per-epoch clean accuracy and ASR per loss; accuracy on clean / noisy / poisoned
+    training samples (the paper's Figure 4 view); DAL's q(t) and lambda(t). Mean over seeds."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid = get_grid(grid_name)
+    runs = [r for r in runs if r.epochs]
+    written: list[Path] = []
+    panel_key = "trigger" if grid.kind == "backdoor" else "noise"
+    for dataset in grid.axes["dataset"]:
+        for panel in grid.axes[panel_key]:
+            group = [r for r in runs if r.cell["dataset"] == dataset and r.cell[panel_key] == panel]
+            if not group:
+                continue
+            metrics = [("clean_acc", "clean test accuracy (%)")]
+            if grid.kind == "backdoor":
+                metrics.append(("asr", "attack success rate (%)"))
+            fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4),
+                                     squeeze=False)
+            for ax, (key, ylabel) in zip(axes[0], metrics, strict=True):
+                for loss in grid.axes["loss"]:
+                    _plot_mean(ax, [r for r in group if r.cell["loss"] == loss], key, loss)
+                ax.set_xlabel("epoch")
+                ax.set_ylabel(ylabel)
+                ax.grid(alpha=0.3)
+                ax.legend()
+            fig.suptitle(f"{grid_name} {dataset} {panel}: per-epoch test metrics (mean over seeds)")
+            written.append(_save(fig, out_dir / f"{grid_name}_{dataset}_{panel}_curves.png"))
+            plt.close(fig)
+
+            losses = [loss for loss in grid.axes["loss"]
+                      if any(r.cell["loss"] == loss for r in group)]
+            fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses), 3.6),
+                                     squeeze=False, sharey=True)
+            for ax, loss in zip(axes[0], losses, strict=True):
+                sub = [r for r in group if r.cell["loss"] == loss]
+                _plot_mean(ax, sub, "train_acc_clean", "clean samples")
+                _plot_mean(ax, sub, "train_acc_noisy", "label-noised samples")
+                _plot_mean(ax, sub, "train_acc_poisoned", "poisoned samples")
+                _plot_mean(ax, sub, "clean_acc", "test", linestyle="--")
+                ax.set_title(loss)
+                ax.set_xlabel("epoch")
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=8)
+            axes[0][0].set_ylabel("accuracy on observed labels (%)")
+            fig.suptitle(f"{grid_name} {dataset} {panel}: training accuracy by sample group")
+            written.append(_save(fig, out_dir / f"{grid_name}_{dataset}_{panel}_groups.png"))
+            plt.close(fig)
+    dal_runs = [r for r in runs if r.cell.get("loss") == "dal"]
+    if dal_runs:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        _plot_mean(ax, dal_runs[:1], "q", "q(t)", scale=1.0)
+        _plot_mean(ax, dal_runs[:1], "lam", "λ(t)", scale=1.0)
+        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("epoch t")
+        ax.set_title("DAL schedule (Algorithm 1)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        written.append(_save(fig, out_dir / f"{grid_name}_dal_schedule.png"))
+        plt.close(fig)
+    return written
+

@@ -1,0 +1,150 @@
+"""``dal-backdoor poison`` and ``dal-backdoor triggers`` on the synthetic data set."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from dal_backdoor.cli import cli
+from dal_backdoor.cli.poison import preview_grid
+from dal_backdoor.data import create_dataset
+from dal_backdoor.data.poison import PoisonManifest, poison
+from triggers import create_trigger
+
+SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=300"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def one_error_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def synthetic() -> object:
+    return create_dataset("synthetic", "unused", train=True, num_samples=300)
+
+
+def test_local_writes_manifest_and_preview(tmp_path: Path) -> None:
+    out = tmp_path / "p" / "local"
+    code, text = run("poison", *SYNTH, "--num-poison", "20", "--target-class", "3",
+                     "--seed", "4", "--out", str(out))
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "preview.png"]
+    manifest = PoisonManifest.load(out / "manifest.json")
+    ds = synthetic()
+    _, _, expected = poison(ds.images, ds.labels, create_trigger("local", 32, 3), 20, 3, 4)
+    assert manifest == expected
+    assert "poisoned 20 of 300 synthetic training samples, seed 4" in text
+    assert "target class 3 (class3)" in text
+    for label, count in Counter(manifest.original_labels).items():
+        row = next(line.split() for line in text.splitlines()
+                   if line.split()[:2] == [str(label), f"class{label}"])
+        assert row == [str(label), f"class{label}", str(count)]
+    assert f"wrote {out / 'manifest.json'}" in text.replace("\n", "")
+    assert f"wrote {out / 'preview.png'}" in text.replace("\n", "")
+
+    from PIL import Image
+
+    with Image.open(out / "preview.png") as img:
+        assert img.format == "PNG" and img.mode == "RGB"
+        # 8 tiles of 32 x 4 = 128 pixels with 2-pixel gaps; 3 rows
+        assert img.size == (8 * 128 + 9 * 2, 3 * 128 + 4 * 2)
+
+
+def test_global_with_parameters(tmp_path: Path) -> None:
+    code, text = run("poison", *SYNTH, "--trigger", "global", "--trigger-param",
+                     "amplitude=32/255", "--trigger-param", "seed=9", "--num-poison", "5",
+                     "--out", str(tmp_path))
+    assert code == 0, text
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["trigger"] == {"name": "global", "image_size": [32, 32], "channels": 3,
+                               "amplitude": 32 / 255, "seed": 9, "border": 2}
+    assert data["num_poison"] == 5 and data["target_class"] == 7
+    ds = synthetic()
+    images, labels = PoisonManifest.from_dict(data).apply(ds.images, ds.labels)
+    assert int((labels != ds.labels).sum()) == 5
+    assert "amplitude" in text and "|difference| x" in text
+
+
+def test_zero_poisons_write_no_preview(tmp_path: Path) -> None:
+    code, text = run("poison", *SYNTH, "--num-poison", "0", "--out", str(tmp_path / "z"))
+    assert code == 0, text
+    assert sorted(p.name for p in (tmp_path / "z").iterdir()) == ["manifest.json"]
+    assert "no poisoned images, so no preview" in text
+
+
+def test_preview_grid_rows() -> None:
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 200, (3, 1, 8, 8), dtype=torch.uint8, generator=gen)
+    poisoned = clean.clone()
+    poisoned[:, :, 2, 3] += 50
+    grid, factor = preview_grid(clean, poisoned)
+    zoom, gap = 128 // 8, 2
+    assert grid.shape == (3 * 128 + 4 * gap, 3 * 128 + 4 * gap, 3)
+    assert factor == pytest.approx(255 / 50)
+
+    def tile(row: int, col: int) -> torch.Tensor:
+        y, x = gap + row * (128 + gap), gap + col * (128 + gap)
+        return torch.from_numpy(grid[y:y + 128:zoom, x:x + 128:zoom, 0].copy())
+
+    assert torch.equal(tile(0, 1), clean[1, 0]) and torch.equal(tile(1, 2), poisoned[2, 0])
+    diff = tile(2, 0)
+    assert int(diff[2, 3]) == 255 and int(diff.sum()) == 255
+    assert int(grid[0, 0, 0]) == 128  # grey gap
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--num-poison", "300"], "num_poison=300 is not in [0, 270]: 270 of 300 samples are "
+                                  "eligible (label != target class 7)"),
+        (["--target-class", "10"], "target_class=10 is not in [0, 9] (10 classes)"),
+        (["--trigger-param", "size=40"], "local trigger of size 40 with margin 2 does not fit "
+                                         "a 32x32 image"),
+        (["--trigger-param", "amplitude=0.2"], "local trigger has no parameter 'amplitude'"),
+        (["--trigger-param", "size"], "'size' is not of the form key=value"),
+        (["--trigger", "blend"], "Invalid value for '--trigger'"),
+    ],
+)
+def test_invalid_options_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "out"
+    code, text = run("poison", *SYNTH, *args, "--out", str(out))
+    assert code == 2
+    assert message in one_error_line(text)
+    assert not out.exists()
+
+
+def test_unwritable_out(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    code, text = run("poison", *SYNTH, "--out", str(blocker))
+    assert code == 2
+    assert f"--out {blocker} is a file" in one_error_line(text)
+    code, text = run("poison", *SYNTH, "--out", str(blocker / "sub"))
+    assert code == 2
+    assert f"cannot be created: {blocker} is not a directory" in one_error_line(text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_triggers_lists_every_trigger_and_parameter() -> None:
+    code, text = run("triggers")
+    assert code == 0, text
+    rows = [line.split() for line in text.splitlines()]
+    assert any(r[:3] == ["global", "A", "faint"] for r in rows)
+    assert ["amplitude", "64/255"] in [r[:2] for r in rows]
+    assert ["border", "2"] in [r[:2] for r in rows]
+    assert ["margin", "2"] in [r[:2] for r in rows]
+    assert ["pattern", "checkerboard"] in [r[:2] for r in rows]
+    assert ["top", "none"] in [r[:2] for r in rows]
+    assert any(r[:2] == ["local", "A"] for r in rows)

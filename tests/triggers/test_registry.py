@@ -1,0 +1,152 @@
+"""The trigger registry, self-description round trip and input validation (all triggers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import triggers
+from dal_backdoor.errors import ConfigError
+from triggers import (
+    Trigger,
+    create_trigger,
+    list_triggers,
+    register_trigger,
+    trigger_from_description,
+    trigger_info,
+)
+from triggers.base import TriggerParam
+
+NON_DEFAULT = {"local": {"size": 2, "top": 1, "pattern": [[0.5, 1.0], [0.0, 0.25]]},
+               "global": {"amplitude": 0.1, "seed": 3, "border": 1}}
+
+
+def test_builtin_triggers_are_listed_sorted() -> None:
+    assert list_triggers() == ["global", "local"]
+    assert "dal-backdoor" in (triggers.__doc__ or "")
+
+
+@pytest.mark.parametrize("name", ["local", "global"])
+def test_info_lists_every_parameter_with_default_and_meaning(name: str) -> None:
+    info = trigger_info(name)
+    assert info.name == name and info.summary and "\n" not in info.summary
+    expected = {"local": ["size", "margin", "top", "left", "pattern"],
+                "global": ["amplitude", "seed", "border"]}[name]
+    assert [p.name for p in info.params] == expected
+    assert all(p.help for p in info.params)
+    # the defaults shown are the ones used
+    described = create_trigger(name, 32, 3).describe()
+    for p in info.params:
+        if p.default is not None and not isinstance(p.default, str) or p.name == "pattern":
+            assert described[p.name] == p.default
+
+
+@pytest.mark.parametrize("name", ["local", "global"])
+def test_describe_round_trips_through_json(name: str) -> None:
+    trig = create_trigger(name, (24, 20), 2, **NON_DEFAULT[name])
+    text = json.dumps(trig.describe())
+    again = trigger_from_description(json.loads(text))
+    assert again == trig and type(again) is type(trig)
+    assert again.describe() == trig.describe()
+    assert create_trigger(**json.loads(text)) == trig
+    images = torch.rand(3, 2, 24, 20, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.apply(images), trig.apply(images))
+    assert trig != create_trigger(name, (24, 20), 2)
+
+
+@pytest.mark.parametrize("name", ["local", "global"])
+def test_shape_and_dtype_are_checked(name: str) -> None:
+    trig = create_trigger(name, 32, 3)
+    with pytest.raises(ConfigError) as info:
+        trig.apply(torch.zeros(2, 1, 28, 28))
+    assert str(info.value) == (f"images of shape (2, 1, 28, 28) do not match the {name} "
+                               "trigger's shape (B, 3, 32, 32)")
+    with pytest.raises(ConfigError, match=r"shape \(3, 32, 32\) do not match"):
+        trig.apply(torch.zeros(3, 32, 32))
+    with pytest.raises(ConfigError, match="apply expects float images in \\[0, 1\\], got "
+                                          "torch.uint8; use apply_uint8"):
+        trig.apply(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match="apply_uint8 expects uint8 images, got torch.float32"):
+        trig.apply_uint8(torch.zeros(1, 3, 32, 32))
+    assert trig(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)  # __call__ is apply
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["local", "global"])
+def test_cuda_and_cpu_stamp_identically(name: str) -> None:
+    trig = create_trigger(name, 32, 3)
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    f = u.to(torch.float32) / 255
+    out_u = trig.apply_uint8(u.cuda())
+    assert out_u.device.type == "cuda" and torch.equal(out_u.cpu(), trig.apply_uint8(u))
+    out_f = trig.apply(f.cuda())
+    assert out_f.device.type == "cuda" and torch.equal(out_f.cpu(), trig.apply(f))
+
+
+def test_unknown_name_and_parameter() -> None:
+    with pytest.raises(ConfigError, match="unknown trigger 'blend'; allowed: global, local"):
+        create_trigger("blend", 32, 3)
+    with pytest.raises(ConfigError) as info:
+        create_trigger("local", 32, 3, amplitude=0.1)
+    assert str(info.value) == ("local trigger has no parameter 'amplitude'; allowed: size, "
+                               "margin, top, left, pattern")
+
+
+@pytest.mark.parametrize(
+    ("image_size", "channels", "message"),
+    [
+        ((32, 32, 3), 3, "image_size=(32, 32, 3) is not an int or an (H, W) pair"),
+        (0, 3, "image height=0 is not in [1, 4096]"),
+        ("32", 3, "image_size='32' is not an int or an (H, W) pair"),
+        (32, 0, "channels=0 is not in [1, 64]"),
+    ],
+)
+def test_bad_image_size_or_channels(image_size: object, channels: int, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        create_trigger("local", image_size, channels)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_bad_descriptions() -> None:
+    with pytest.raises(ConfigError, match="trigger description lacks image_size, channels"):
+        trigger_from_description({"name": "local"})
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        trigger_from_description(["local"])  # type: ignore[arg-type]
+
+
+def test_a_new_trigger_is_one_decorated_class() -> None:
+    @register_trigger("test-invert")
+    class Invert(Trigger):
+        """Inverts every pixel (a test-only trigger)."""
+
+        PARAMS = (TriggerParam("gain", 1.0, "multiplier"),)
+
+        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
+            super().__init__(image_size, channels)
+            self.gain = gain
+
+        def params(self) -> dict:
+            return {"gain": self.gain}
+
+        def _apply_float(self, images: torch.Tensor) -> torch.Tensor:
+            return (1 - images) * self.gain
+
+    try:
+        assert "test-invert" in list_triggers()
+        trig = create_trigger("test-invert", 4, 1)
+        assert trigger_info("test-invert").summary == "Inverts every pixel (a test-only trigger)."
+        u = torch.tensor([0, 1, 128, 255], dtype=torch.uint8).view(1, 1, 2, 2).repeat(1, 1, 2, 2)
+        out = trig.apply_uint8(u)[0, 0]
+        assert out[:2].tolist() == [[255, 254, 255, 254], [127, 0, 127, 0]]
+        assert trigger_from_description(trig.describe()) == trig
+    finally:
+        triggers.base._TRIGGERS._factories.pop("test-invert")
+
+    with pytest.raises(RuntimeError, match=r"PARAMS \[\] != __init__ parameters \['gain'\]"):
+        @register_trigger("test-broken")
+        class Broken(Trigger):
+            def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
+                super().__init__(image_size, channels)
