@@ -16,6 +16,13 @@ from typing import IO, Any
 TMP_SUFFIX = ".tmp"
 
 
+def _default_mode() -> int:
+    """Permissions a plain ``open()`` would give a new file (0666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``."""
@@ -23,6 +30,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, _default_mode())  # mkstemp creates 0600 files
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()

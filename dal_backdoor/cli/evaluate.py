@@ -34,7 +34,7 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     from dal_backdoor.cli.progress import pct
     from dal_backdoor.config import resolve_device
     from dal_backdoor.evaluate import evaluate_backdoor
-    from dal_backdoor.train import load_datasets, load_trained_model
+    from dal_backdoor.train import load_test_set, load_trained_model
     from dal_backdoor.validation import check_number
     from triggers import create_trigger
 
@@ -51,7 +51,7 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     trig = None
     if name != "none":
         trig = create_trigger(name, tuple(info["image_size"]), info["in_channels"], **params)
-    _, test = load_datasets(cfg)
+    test = load_test_set(cfg)
     metrics = evaluate_backdoor(
         model, test.images, test.labels, trig, target, mean=tuple(info["mean"]),
         std=tuple(info["std"]), batch_size=batch_size, device=dev,
