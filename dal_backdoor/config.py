@@ -23,6 +23,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 # Fields that say where/how fast a run is executed, not what it computes.
 NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size"})
+NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key")
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,10 @@ def resolve_config(
     if cfg.noise_kind == "none" and cfg.noise_rate != 0:
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
                           "allowed with noise kind none: 0")
+    unknown = sorted(set(cfg.noise_params) - set(NOISE_PARAM_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
+                          + ", ".join(NOISE_PARAM_KEYS))
     for name in ("train_subset", "test_subset"):
         value = getattr(cfg, name)
         if value is not None:

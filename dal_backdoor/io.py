@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from dal_backdoor.faults import crash_point
+
 TMP_SUFFIX = ".tmp"
 
 
@@ -35,6 +37,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        crash_point("atomic-write")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

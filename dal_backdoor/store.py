@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dal_backdoor.errors import StoreError
+from dal_backdoor.faults import crash_point
 from dal_backdoor.validation import check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -303,6 +304,7 @@ class ResultsStore:
 
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
             if exc_type is None:
+                crash_point("store-write")
                 self.conn.execute("COMMIT")
             elif self.conn.in_transaction:  # some errors have rolled back already
                 self.conn.execute("ROLLBACK")

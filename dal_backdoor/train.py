@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from dal_backdoor.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dal_backdoor.config import RunConfig
+from dal_backdoor.config import NOISE_PARAM_KEYS, RunConfig
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.datasets import ImageDataset, stratified_subset_indices
 from dal_backdoor.data.loader import DeviceLoader
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Sample groups for per-group training accuracy (the paper's Figure 4 view).
 GROUPS = ("clean", "noisy", "poisoned")
-NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key")
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 CONFIG = "config.json"
@@ -414,15 +413,14 @@ def fit(
         first_epoch = int(state["epoch"]) + 1
         log.info("resuming run %s after epoch %d", cfg.run_id, first_epoch - 1)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out_dir)
     prov = provenance(cfg.device)
-    info = data.info()
-    atomic_write_json(out_dir / CONFIG, {"run_id": cfg.run_id, "config": cfg.to_dict(),
-                                         "data": info, "provenance": prov})
-    if data.manifest is not None:
-        data.manifest.save(out_dir / MANIFEST)
-    with open_store(db) as store:
+    with open_store(db) as store:  # a corrupt or foreign store fails here, before any write
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out_dir)
+        atomic_write_json(out_dir / CONFIG, {"run_id": cfg.run_id, "config": cfg.to_dict(),
+                                             "data": data.info(), "provenance": prov})
+        if data.manifest is not None:
+            data.manifest.save(out_dir / MANIFEST)
         store.start_run(cfg.run_id, cfg.to_dict(), prov)
         store.truncate_epochs(cfg.run_id, first_epoch - 1)
         for row in history:  # re-sync rows the checkpoint has but the store lost

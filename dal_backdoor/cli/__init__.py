@@ -63,8 +63,9 @@ class LazyGroup(click.Group):
         except ConfigError as exc:
             error_line(str(exc))
             sys.exit(2)
-        except PermissionError as exc:
-            error_line(f"cannot write or read {exc.filename!s}: {exc.strerror}")
+        except OSError as exc:  # unwritable directory, a file where a directory should be, ...
+            where = f" {exc.filename!s}" if exc.filename else ""
+            error_line(f"cannot write or read{where}: {exc.strerror or exc}")
             sys.exit(2)
         # click returns the exit code of commands that return ints in non-standalone mode
         sys.exit(rv if isinstance(rv, int) else 0)

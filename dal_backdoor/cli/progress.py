@@ -24,7 +24,8 @@ def pct(value: float | None) -> str:
 class RunProgress:
     """Two bars (epochs, batches of the current epoch) and a live line of metrics."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, header: str | None = None) -> None:
+        self.header = header  # printed once the run has passed validation and starts
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
@@ -34,11 +35,10 @@ class RunProgress:
         self._batches: Any = None
 
     def __enter__(self) -> RunProgress:
-        self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+        self.progress.stop()
 
     def callbacks(self) -> Any:
         from dal_backdoor.train import Callbacks
@@ -47,6 +47,9 @@ class RunProgress:
                          on_batch=self._batch, on_epoch_end=self._epoch_end)
 
     def _start(self, cfg: Any, first_epoch: int) -> None:
+        if self.header:
+            self.progress.console.print(self.header)
+        self.progress.start()
         self._epochs = self.progress.add_task("epochs", total=cfg.epochs,
                                               completed=first_epoch - 1, status="")
         self._batches = self.progress.add_task("batches", total=None, status="")

@@ -29,6 +29,7 @@ class LiveSweep:
         self.total = len(specs)
         self.skipped = len(specs) - len(pending)
         self.labels = {s.run_id: s.label for s in specs}
+        self.live.start()  # only once the sweep has passed validation
         self.live.update(self._render())
 
     def on_event(self, event: Any) -> None:
@@ -84,9 +85,9 @@ def _pct(value: float | None) -> str:
               help="Narrow the grid, e.g. 'dataset=cifar10,loss=ce|dal,seed=0'.")
 @click.option("--set", "overrides", multiple=True, metavar="K=V",
               help="Override a run setting for every run (e.g. epochs=2); changes run ids.")
-@click.option("--jobs", type=int, default=1, show_default=True,
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Concurrent runs on CPU (each gets cpu_count/jobs threads).")
-@click.option("--runs-per-gpu", type=int, default=1, show_default=True,
+@click.option("--runs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Concurrent runs per visible GPU.")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               show_default=True)
@@ -108,8 +109,8 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
 
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
                        overrides=parse_key_values(overrides, "--set"))
-    for _cell, reason in expansion.skipped[:1]:
-        console.print(f"[yellow]skipping {len(expansion.skipped)} run(s): {reason}[/]")
+    if address is not None and backend != "ray":
+        raise click.UsageError("--address is only used with --backend ray")
     if not expansion.specs:
         raise click.UsageError(f"no runs to do: the grid {grid} under preset {preset} "
                                "(and --only) selects nothing")
@@ -125,9 +126,13 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
         console.print(table)
         return
     reporter = LiveSweep()
-    with reporter.live:
+    try:
         summary = run_sweep(expansion.specs, db, runs_dir, jobs=jobs, runs_per_gpu=runs_per_gpu,
                             backend=backend, address=address, reporter=reporter)
+    finally:
+        reporter.live.stop()
+    for _cell, reason in expansion.skipped[:1]:
+        console.print(f"[yellow]skipped {len(expansion.skipped)} cell(s): {reason}[/]")
     console.print(f"[bold]{grid}/{preset}[/]: {summary.already_finished} already finished, "
                   f"{len(summary.finished)} run now, {len(summary.failed)} failed "
                   f"(store {db}, runs in {runs_dir})")

@@ -110,10 +110,10 @@ def command(**opts: Any) -> None:
         for train in (True, False):
             create_dataset(cfg.dataset, cfg.data_root, train=train, download=True,
                            **cfg.dataset_params)
-    console.print(f"[bold]run[/] {cfg.run_id}  {cfg.dataset} / {cfg.loss} / trigger "
-                  f"{cfg.trigger} / noise {cfg.noise_kind} {cfg.noise_rate:g} / seed {cfg.seed}"
-                  f"  on {cfg.device} ({cfg.precision})")
-    with RunProgress(console) as progress:
+    header = (f"[bold]run[/] {cfg.run_id}  {cfg.dataset} / {cfg.loss} / trigger {cfg.trigger}"
+              f" / noise {cfg.noise_kind} {cfg.noise_rate:g} / seed {cfg.seed}  on {cfg.device}"
+              f" ({cfg.precision})")
+    with RunProgress(console, header=header) as progress:
         result = fit(cfg, opts["db"], opts["out_dir"], resume=opts["resume"],
                      keep_checkpoint=opts["keep_checkpoint"], callbacks=progress.callbacks())
     if result.resumed_from == cfg.epochs:

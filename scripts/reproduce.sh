@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The main job: reproduce the paper's Table 6 (backdoor attack on CE, GCE and DAL).
+#
+#   bash scripts/reproduce.sh                     # small preset: 2-core CPU, Fashion-MNIST
+#   bash scripts/reproduce.sh --preset paper      # the paper's setup (GPU, downloads CIFAR)
+#   bash scripts/reproduce.sh --preset ci         # the smallest setting (about 3 minutes)
+#
+# Options: --preset small|paper|ci, --jobs N (concurrent CPU runs, default: number of cores, at
+# most 4), --runs-per-gpu K (default 4), --db FILE (default results/table6_<preset>.db).
+# Finished runs are kept in the results store: re-running the script only runs what is missing,
+# and an interrupted sweep resumes from its checkpoints.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+preset=small
+jobs=""
+runs_per_gpu=4
+db=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --preset) preset="$2"; shift 2 ;;
+        --jobs) jobs="$2"; shift 2 ;;
+        --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
+        --db) db="$2"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "reproduce.sh: unknown option '$1'; allowed: --preset, --jobs, --runs-per-gpu, --db" >&2
+           exit 2 ;;
+    esac
+done
+case "$preset" in
+    small|paper|ci) ;;
+    *) echo "reproduce.sh: unknown preset '$preset'; allowed: small, paper, ci" >&2; exit 2 ;;
+esac
+if [ -z "$jobs" ]; then
+    jobs="$(nproc 2>/dev/null || echo 1)"
+    [ "$jobs" -gt 4 ] && jobs=4
+fi
+db="${db:-results/table6_${preset}.db}"
+data_root="${DAL_BACKDOOR_DATA:-data}"
+
+# shellcheck source=scripts/setup_env.sh
+source "$root/scripts/setup_env.sh"
+setup_env "plot"
+
+fashion_dir=/usr/share/datasets/fashion-mnist
+ensure_fashion_mnist() {
+    if [ -d "$fashion_dir" ] || [ -e "$data_root/train-images-idx3-ubyte.gz" ] \
+        || [ -d "$data_root/FashionMNIST/raw" ]; then
+        return 0
+    fi
+    echo "[reproduce] Fashion-MNIST not found; installing the Debian package dataset-fashion-mnist"
+    local sudo=""
+    [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 \
+        && { $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+             || { $sudo apt-get update -q >/dev/null 2>&1 \
+                  && $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; }; then
+        return 0
+    fi
+    echo "[reproduce] trying a download through torchvision instead"
+    if dal-backdoor download fashion-mnist --root "$data_root"; then
+        return 0
+    fi
+    echo "reproduce.sh: Fashion-MNIST is missing. Install it with" \
+         "'sudo apt-get install dataset-fashion-mnist' (files go to $fashion_dir) or put the" \
+         "four *-idx?-ubyte(.gz) files into $data_root/ and run again." >&2
+    exit 1
+}
+
+if [ "$preset" = "paper" ]; then
+    dal-backdoor download cifar10 cifar100 --root "$data_root"
+else
+    ensure_fashion_mnist
+fi
+
+mkdir -p "$(dirname "$db")"
+start=$(date +%s)
+dal-backdoor sweep table6 --preset "$preset" --db "$db" --root "$data_root" \
+    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu"
+echo "[reproduce] sweep took $(( $(date +%s) - start )) s"
+
+out="results/table6_${preset}"
+dal-backdoor table table6 --preset "$preset" --db "$db"
+dal-backdoor table table6 --preset "$preset" --db "$db" --format md --out "$out.md"
+dal-backdoor table table6 --preset "$preset" --db "$db" --format json --out "$out.json"
+dal-backdoor table table6 --preset "$preset" --db "$db" --format md --plot "${out}_plots" >/dev/null
+echo "[reproduce] table: $out.md (and .json); plots: ${out}_plots/; results store: $db"

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from dal_backdoor import paper_values
+from dal_backdoor.report import (
+    RunRow,
+    build_report,
+    export,
+    plot_report,
+    population_std,
+    to_csv,
+    to_json,
+    to_latex,
+    to_markdown,
+)
+
+
+def row(loss: str, trigger: str, seed: int, acc: float, asr: float,
+        status: str = "finished") -> RunRow:
+    cell = {"dataset": "cifar10", "loss": loss, "trigger": trigger, "seed": seed}
+    epochs = [{"epoch": e, "clean_acc": acc * e / 2, "asr": asr, "q": 0.8 + 0.35 * e,
+               "lam": 0.0, "train_acc_clean": 0.5, "train_acc_poisoned": asr}
+              for e in (1, 2)]
+    return RunRow(f"{loss}{trigger}{seed}", cell, status,
+                  {"clean_acc": acc, "asr": asr} if status == "finished" else None, epochs,
+                  {"dataset": "fashion-mnist"})
+
+
+RUNS = [
+    row("ce", "local", 0, 0.90, 0.98), row("ce", "local", 1, 0.92, 0.96),
+    row("ce", "local", 2, 0.91, 1.00),
+    row("dal", "local", 0, 0.85, 0.0), row("dal", "local", 1, 0.83, 0.01),
+    row("dal", "local", 2, 0.80, 0.02, status="failed"),
+]
+
+
+def test_population_std_closed_form() -> None:
+    assert population_std([1.0, 2.0, 3.0]) == pytest.approx(math.sqrt(2 / 3))
+    assert population_std([5.0]) == 0.0
+
+
+def test_cells_mean_std_and_missing_seeds() -> None:
+    report = build_report("table6", "small", RUNS)
+    ce = report.cell("cifar10/ce", "local ASR")
+    assert ce.values == pytest.approx((98.0, 96.0, 100.0))
+    assert ce.mean == pytest.approx(98.0) and ce.std == pytest.approx(math.sqrt(8 / 3))
+    assert not ce.incomplete
+    dal = report.cell("cifar10/dal", "local acc")
+    assert dal.n == 2 and dal.incomplete and dal.mean == pytest.approx(84.0)
+    assert dal.paper == paper_values.TABLE6[("cifar10", "dal", "local")]["acc"]
+    assert dal.diff == pytest.approx(84.0 - dal.paper[0])
+    empty = report.cell("cifar10/gce", "global ASR")
+    assert empty is None or (empty.n == 0 and empty.mean is None)
+    assert any("fewer than 3" in n for n in report.notes)
+
+
+def test_markdown_and_latex_carry_every_value() -> None:
+    report = build_report("table6", "small", RUNS)
+    md = to_markdown(report)
+    assert "98.00±1.63" in md and "84.00±1.00*(2/3)" in md
+    line = next(x for x in md.splitlines() if x.startswith("| cifar10/ce"))
+    assert line.count("|") == len(report.columns) + 2
+    tex = to_latex(report)
+    assert r"98.00$\pm$1.63" in tex and tex.strip().endswith(r"\end{tabular}")
+
+
+def test_csv_and_json_parse_back() -> None:
+    report = build_report("table6", "small", RUNS)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert len(rows) == len(report.rows) * len(report.columns)
+    ce = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local ASR")
+    assert float(ce["mean"]) == pytest.approx(98.0) and ce["n"] == "3"
+    data = json.loads(to_json(report))
+    cell = next(c for c in data["cells"] if c["row"] == "cifar10/dal" and
+                c["column"] == "local acc")
+    assert cell["values"] == pytest.approx([85.0, 83.0]) and cell["expected_n"] == 3
+    assert export(report, "json") == to_json(report)
+
+
+def test_noise_table_layout() -> None:
+    runs = [RunRow("a", {"dataset": "cifar10", "loss": "dal", "noise": "symmetric-0.2",
+                         "seed": 0}, "finished", {"clean_acc": 0.9})]
+    report = build_report("table2", "small", runs)
+    cell = report.cell("dal", "symmetric-0.2")
+    assert cell.mean == pytest.approx(90.0)
+    assert cell.paper == paper_values.TABLE2[("dal", "symmetric-0.2")]
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    paths = plot_report("table6", RUNS, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert "table6_dal_schedule.png" in names
+    assert "table6_cifar10_local_curves.png" in names
+    assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in paths)
