@@ -130,8 +130,9 @@ def _paper(dataset: str, root: str) -> dict[str, Any]:
 # within a CPU budget; without them CE memorises the trigger in a few epochs.
 _SMALL_CPU = {"width": 8, "epochs": 8, "lr": 0.05, "batch_size": 128, "augment": False,
               "train_subset": 10_000, "test_subset": 2_000}
-_CI_CPU = {"width": 8, "epochs": 6, "lr": 0.05, "batch_size": 128, "augment": False,
-           "train_subset": 5_000, "test_subset": 1_000}
+# ci: 6 epochs instead of 8. Calibrated: with 5,000 images (2% poisons) CE's ASR varied from
+# 62% to 99% across seeds at 10 epochs; with 10,000 images and 6 epochs it was 93-99% (3 seeds).
+_CI_CPU = {**_SMALL_CPU, "epochs": 6}
 
 
 def _small(dataset: str, root: str) -> dict[str, Any] | None:
@@ -153,8 +154,8 @@ _register_preset(Preset("paper", "the paper's setup: ResNet18 (width 64), 150 ep
 _register_preset(Preset("small", "2-core CPU: Fashion-MNIST (or a CIFAR subset when present), "
                         "10k training images, width 8, 8 epochs, lr 0.05, no augmentation; "
                         "CIFAR-100 rows only when CIFAR-100 is present", _small))
-_register_preset(Preset("ci", "smallest run that shows the effect: Fashion-MNIST, 5k images, "
-                        "width 8, 6 epochs (CIFAR-10 row only)", _ci))
+_register_preset(Preset("ci", "smallest run that robustly shows the effect: as small but 6 "
+                        "epochs (CIFAR-10 row on Fashion-MNIST only)", _ci))
 
 
 def list_presets() -> list[str]:

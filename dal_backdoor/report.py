@@ -130,6 +130,11 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     if missing:
         notes.append(f"{missing} cell(s) have fewer than {expected_n} finished seeds "
                      "(marked *).")
+    substituted = sorted({(r.cell["dataset"], r.config["dataset"]) for r in runs
+                          if r.config.get("dataset") not in (None, r.cell["dataset"])})
+    for paper_dataset, ours in substituted:
+        notes.append(f"rows {paper_dataset}/* ran on {ours} (preset {preset}), with "
+                     f"{paper_dataset}'s Table 1 hyper-parameters.")
     if preset != "paper":
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")

@@ -130,7 +130,10 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
         summary = run_sweep(expansion.specs, db, runs_dir, jobs=jobs, runs_per_gpu=runs_per_gpu,
                             backend=backend, address=address, reporter=reporter)
     finally:
-        reporter.live.stop()
+        if reporter.live.is_started:
+            reporter.live.stop()
+            if not console.is_terminal:  # rich leaves the last frame without a newline
+                console.print()
     for _cell, reason in expansion.skipped[:1]:
         console.print(f"[yellow]skipped {len(expansion.skipped)} cell(s): {reason}[/]")
     console.print(f"[bold]{grid}/{preset}[/]: {summary.already_finished} already finished, "
