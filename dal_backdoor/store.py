@@ -220,12 +220,19 @@ class ResultsStore:
 
     def _identity(self) -> tuple[int, int, set[str]]:
         conn = self._require()
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%'")}
+        own = not conn.in_transaction  # one snapshot for all three reads (another process may
+        try:                            # be initialising the file between them)
+            if own:
+                conn.execute("BEGIN")
+            try:
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'")}
+            finally:
+                if own and conn.in_transaction:
+                    conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:  # locked beyond the timeout, unreadable, ...
             raise StoreError(f"cannot read results store {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
