@@ -3,7 +3,7 @@
 #
 #   bash scripts/reproduce.sh                     # small preset: 2-core CPU, Fashion-MNIST
 #   bash scripts/reproduce.sh --preset paper      # the paper's setup (GPU, downloads CIFAR)
-#   bash scripts/reproduce.sh --preset ci         # the smallest setting (about 3 minutes)
+#   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 8 (about 11 minutes)
 #
 # Options: --preset small|paper|ci, --jobs N (concurrent CPU runs, default: number of cores, at
 # most 4), --runs-per-gpu K (default 4), --db FILE (default results/table6_<preset>.db).
