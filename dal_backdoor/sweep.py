@@ -26,6 +26,7 @@ import tempfile
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -110,10 +111,27 @@ def record_failure(store_path: str, cfg: RunConfig, error: str) -> None:
             store.fail_run(cfg.run_id, error)
 
 
-def _init_worker(slots: Any, threads: int, events: Any) -> None:
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """Worker watchdog: if the sweep's driver dies (e.g. SIGKILL), end this worker too, so a
+    restarted sweep never runs the same run alongside an orphan."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(slots: Any, threads: int, events: Any, parent: int | None = None) -> None:
     """Process-pool initializer: take a GPU slot (or none), set threads, remember the queue."""
     global _EVENTS
     _EVENTS = events
+    if parent is not None:
+        _exit_with_parent(parent)
     import torch
 
     slot = slots.get()
@@ -199,14 +217,15 @@ def _run_local(pending: list[RunSpec], store_path: str, runs_dir: str, jobs: int
                runs_per_gpu: int, reporter: SweepReporter | None) -> list[dict[str, Any]]:
     slots, threads = _slots(jobs, runs_per_gpu)
     ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
+    manager = SyncManager(ctx=ctx)  # queues for GPU slots and progress events
+    manager.start(initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
         slot_queue, events = manager.Queue(), manager.Queue()
         for slot in slots:
             slot_queue.put(slot)
         results: list[dict[str, Any]] = []
         with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(slot_queue, threads, events)) as pool:
+                                 initargs=(slot_queue, threads, events, os.getpid())) as pool:
             futures: dict[Future, RunSpec] = {
                 pool.submit(execute_run, spec.config.to_dict(), store_path, runs_dir): spec
                 for spec in pending

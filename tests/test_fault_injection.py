@@ -116,3 +116,38 @@ def test_sweep_survives_sigkill_at_any_moment(tmp_path: Path) -> None:
     for run_id in reference:
         assert sorted(p.name for p in (runs / run_id).iterdir()) == [
             "config.json", "manifest.json", "metrics.json", "model.pt"]
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    members.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return members
+
+
+def test_workers_exit_when_the_driver_is_killed(tmp_path: Path) -> None:
+    """Only the driver gets SIGKILL (not its process group): its orphaned workers must stop by
+    themselves, so that a restarted sweep never trains a run twice at the same time."""
+    (tmp_path / "driver.py").write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "r.db"),
+                             str(tmp_path / "runs")], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "runs").glob("*/config.json")):  # a worker is training
+            assert time.monotonic() < deadline, "the sweep never started a run"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _session_members(proc.pid):
+            assert time.monotonic() < deadline, "orphaned workers kept running"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
