@@ -244,6 +244,7 @@ def train_one_epoch(
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros(len(GROUPS), dtype=torch.float64, device=device)
+    seen = torch.zeros(len(GROUPS), dtype=torch.float64, device=device)
     groups = groups.to(device)
     total_batches = len(loader)
     for step, (x, y, idx) in enumerate(loader, start=1):
@@ -256,11 +257,13 @@ def train_one_epoch(
         loss_sum += loss.detach().double() * y.shape[0]
         hits = (logits.detach().argmax(dim=1) == y).double()
         correct.index_add_(0, groups[idx], hits)
+        seen.index_add_(0, groups[idx], torch.ones_like(hits))
         if on_batch is not None:
             on_batch(step, total_batches)
-    counts = torch.bincount(groups, minlength=len(GROUPS)).tolist()
-    n = sum(counts)
-    loss_value, *per_group = torch.cat([loss_sum.view(1), correct]).tolist()
+    values = torch.cat([loss_sum.view(1), correct, seen]).tolist()  # the epoch's one sync
+    loss_value, per_group = values[0], values[1:1 + len(GROUPS)]
+    counts = [int(c) for c in values[1 + len(GROUPS):]]  # samples trained on, per group
+    n = max(sum(counts), 1)
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"training diverged: the mean training loss is {loss_value}; "
                                  "lower the learning rate or check the loss hyper-parameters")
@@ -271,10 +274,15 @@ def train_one_epoch(
     return out
 
 
-def evaluate_epoch(model: nn.Module, cfg: RunConfig, data: PreparedData) -> dict[str, Any]:
-    """Clean accuracy and (with a trigger) ASR, ASR_true and robust accuracy on the test set."""
+def evaluate_epoch(model: nn.Module, cfg: RunConfig, data: PreparedData,
+                   test_images: Tensor | None = None) -> dict[str, Any]:
+    """Clean accuracy and (with a trigger) ASR, ASR_true and robust accuracy on the test set.
+
+    ``test_images`` may be the test images already moved to the model's device (``fit`` does
+    this once, so evaluation does not copy them from the host every epoch)."""
+    images = data.test.images if test_images is None else test_images
     metrics = evaluate_backdoor(
-        model, data.test.images, data.test.labels, data.trigger, cfg.target_class,
+        model, images, data.test.labels, data.trigger, cfg.target_class,
         mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=cfg.device,
         channels_last=cfg.channels_last,
         autocast_dtype=torch.bfloat16 if cfg.precision == "bf16" else None,
@@ -430,8 +438,10 @@ def fit(
 
     if cb.on_start:
         cb.on_start(cfg, first_epoch)
+    test_images = data.test.images.to(cfg.device)
     for epoch in range(first_epoch, cfg.epochs + 1):
-        row = _run_epoch(cfg, epoch, model, loader, loss_fn, optimizer, scheduler, data, cb)
+        row = _run_epoch(cfg, epoch, model, loader, loss_fn, optimizer, scheduler, data, cb,
+                         test_images)
         history.append(row)
         save_checkpoint(ckpt_path, {
             "run_id": cfg.run_id, "epoch": epoch, "history": history,
@@ -478,7 +488,7 @@ def _record_finished(store: Any, cfg: RunConfig, result: RunResult, prov: dict[s
 
 def _run_epoch(cfg: RunConfig, epoch: int, model: nn.Module, loader: DeviceLoader,
                loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-               data: PreparedData, cb: Callbacks) -> dict[str, Any]:
+               data: PreparedData, cb: Callbacks, test_images: Tensor) -> dict[str, Any]:
     if cb.on_epoch_start:
         cb.on_epoch_start(epoch, cfg.epochs)
     loss_fn.set_epoch(epoch)
@@ -488,7 +498,7 @@ def _run_epoch(cfg: RunConfig, epoch: int, model: nn.Module, loader: DeviceLoade
                             autocast=lambda: _autocast(cfg), on_batch=cb.on_batch)
     scheduler.step()
     train_seconds = time.perf_counter() - start
-    evaluated = evaluate_epoch(model, cfg, data)
+    evaluated = evaluate_epoch(model, cfg, data, test_images)
     row: dict[str, Any] = {"epoch": epoch, "lr": lr, **train, **evaluated,
                            **loss_fn.current_values(), "train_seconds": train_seconds,
                            "epoch_seconds": time.perf_counter() - start}

@@ -195,3 +195,19 @@ def test_nlnl_is_given_inverse_frequency_class_weights() -> None:
     loss = build_loss(cfg, data)
     counts = torch.bincount(data.train_labels, minlength=10).float()
     assert torch.allclose(loss.class_weights, counts.max() / counts)
+
+
+def test_train_one_epoch_counts_only_the_samples_it_trained_on() -> None:
+    from dal_backdoor.data.loader import DeviceLoader
+    from dal_backdoor.train import build_loss, build_model, build_optimizer, train_one_epoch
+
+    cfg = tiny(trigger="none")
+    data = prepare_data(cfg)  # 400 samples
+    loader = DeviceLoader(data.train_images, data.train_labels, batch_size=64, mean=data.mean,
+                          std=data.std, device="cpu", augment=False, shuffle=True, seed=0,
+                          drop_last=True)
+    model = build_model(cfg, data.num_classes, data.in_channels)
+    optimizer, _ = build_optimizer(cfg, model)
+    out = train_one_epoch(model, loader, build_loss(cfg, data), optimizer, data.groups)
+    assert out["num_clean"] == 384 and out["num_poisoned"] == 0  # 6 full batches of 64
+    assert 0.0 <= out["train_acc"] <= 1.0 and out["train_acc_noisy"] is None
