@@ -177,10 +177,7 @@ def resolve_config(
     if cfg.noise_kind == "none" and cfg.noise_rate != 0:
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
                           "allowed with noise kind none: 0")
-    unknown = sorted(set(cfg.noise_params) - set(NOISE_PARAM_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
-                          + ", ".join(NOISE_PARAM_KEYS))
+    check_noise_params(cfg.noise_params)
     for name in ("train_subset", "test_subset"):
         value = getattr(cfg, name)
         if value is not None:
@@ -189,6 +186,15 @@ def resolve_config(
     create_loss(loss, num_classes=known_num_classes(dataset, cfg.dataset_params),
                 total_epochs=cfg.epochs, seed=cfg.seed, **params)
     return cfg
+
+
+def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The label-noise options as keyword arguments; unknown names are a ConfigError."""
+    unknown = sorted(set(params) - set(NOISE_PARAM_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
+                          + ", ".join(NOISE_PARAM_KEYS))
+    return dict(params)
 
 
 def known_num_classes(dataset: str, dataset_params: dict[str, Any]) -> int:

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from dal_backdoor.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dal_backdoor.config import NOISE_PARAM_KEYS, RunConfig
+from dal_backdoor.config import RunConfig, check_noise_params
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.datasets import ImageDataset, stratified_subset_indices
 from dal_backdoor.data.loader import DeviceLoader
@@ -112,14 +112,6 @@ def load_datasets(cfg: RunConfig) -> tuple[ImageDataset, ImageDataset]:
     return train, load_test_set(cfg)
 
 
-def _noise_options(cfg: RunConfig) -> dict[str, Any]:
-    unknown = sorted(set(cfg.noise_params) - set(NOISE_PARAM_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
-                          + ", ".join(NOISE_PARAM_KEYS))
-    return dict(cfg.noise_params)
-
-
 def _apply_noise(cfg: RunConfig, train: ImageDataset) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """(observed labels, flipped mask, summary) for the full training split."""
     if cfg.noise_kind == "none":
@@ -129,7 +121,7 @@ def _apply_noise(cfg: RunConfig, train: ImageDataset) -> tuple[Tensor, Tensor, d
     noisy = make_noisy_labels(
         train.labels, cfg.noise_kind, cfg.noise_rate, train.num_classes,
         derive_seed(cfg.seed, "noise"), dataset=cfg.dataset, images=train.images,
-        coarse_labels=train.coarse_labels, **_noise_options(cfg),
+        coarse_labels=train.coarse_labels, **check_noise_params(cfg.noise_params),
     )
     summary = {"kind": noisy.kind, "nominal_rate": noisy.nominal_rate,
                "expected_rate": noisy.expected_rate, "actual_rate_full_split": noisy.actual_rate}
@@ -139,8 +131,10 @@ def _apply_noise(cfg: RunConfig, train: ImageDataset) -> tuple[Tensor, Tensor, d
 def prepare_data(cfg: RunConfig) -> PreparedData:
     """Load -> label noise -> training subset -> poisoning (see the module docstring)."""
     train, test = load_datasets(cfg)
-    if cfg.noise_kind != "none" or cfg.noise_params:
-        _noise_options(cfg)
+    check_noise_params(cfg.noise_params)
+    if not 0 <= cfg.target_class < train.num_classes:
+        raise ConfigError(f"target_class={cfg.target_class} is out of range; allowed: integers "
+                          f"in [0, {train.num_classes - 1}]")
     labels, flipped, noise = _apply_noise(cfg, train)
     images, clean = train.images, train.labels
     if cfg.train_subset is not None:
@@ -157,24 +151,18 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
         noise["num_flipped"] = int(flipped.sum())
     groups = flipped.long()
     trigger = manifest = None
-    if cfg.poisoned:
-        from dal_backdoor.data.poison import poison, poison_mask
+    if cfg.trigger != "none":  # with num_poison 0: the trigger is only evaluated
         from triggers import create_trigger
 
         trigger = create_trigger(cfg.trigger, train.image_size, train.channels,
                                  **cfg.trigger_params)
+    if cfg.poisoned:
+        from dal_backdoor.data.poison import poison, poison_mask
+
         images, labels, manifest = poison(images, labels, trigger, cfg.num_poison,
                                           cfg.target_class, derive_seed(cfg.seed, "poison"),
                                           num_classes=train.num_classes)
         groups = torch.where(poison_mask(len(labels), manifest), 2, groups)
-    elif cfg.trigger != "none":  # num_poison == 0: evaluate the trigger on a clean model
-        from triggers import create_trigger
-
-        trigger = create_trigger(cfg.trigger, train.image_size, train.channels,
-                                 **cfg.trigger_params)
-    if not 0 <= cfg.target_class < train.num_classes:
-        raise ConfigError(f"target_class={cfg.target_class} is out of range; allowed: integers "
-                          f"in [0, {train.num_classes - 1}]")
     return PreparedData(
         train_images=images, train_labels=labels, clean_labels=clean, groups=groups, test=test,
         num_classes=train.num_classes, in_channels=train.channels, image_size=train.image_size,
@@ -456,8 +444,7 @@ def fit(
 
     final = _final_metrics(history, data)
     result = RunResult(cfg.run_id, cfg, out_dir, final, history, resumed_from=first_epoch - 1)
-    buffer_model = _state_bytes(model)
-    atomic_write_bytes(out_dir / MODEL, buffer_model)
+    atomic_write_bytes(out_dir / MODEL, _state_bytes(model))
     with open_store(db) as store:
         _record_finished(store, cfg, result, prov, out_dir)
     if not keep_checkpoint:
