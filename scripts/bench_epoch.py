@@ -86,18 +86,15 @@ import contextlib
 import dataclasses
 import gc
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
 import queue as queue_module
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -107,11 +104,14 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from dal_backdoor.data import create_dataset
+from dal_backdoor.data.datasets import ImageDataset
 from dal_backdoor.data.loader import DeviceLoader
 from dal_backdoor.errors import DataNotFoundError
 from dal_backdoor.evaluate import predict
+from dal_backdoor.io import atomic_write_text
 from dal_backdoor.losses import create_loss
 from dal_backdoor.models import create_model
+from dal_backdoor.store import to_jsonable
 from dal_backdoor.train import train_one_epoch
 
 try:  # Unix only; without it the CPU memory column reads "n/a"
@@ -271,30 +271,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
 
 # -- data -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class BenchData:
-    """uint8 images (N, C, H, W) and int64 labels on the CPU, their normalisation, their origin."""
+def load_data(root: str, num_images: int, *, synthetic: bool) -> ImageDataset:
+    """The first ``num_images`` CIFAR-10 training images, or seeded synthetic CIFAR-shaped data.
 
-    images: Tensor
-    labels: Tensor
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    source: str
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def channels(self) -> int:
-        return int(self.images.shape[1])
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.images.shape[2]), int(self.images.shape[3])
-
-
-def load_data(root: str, num_images: int, *, synthetic: bool) -> BenchData:
-    """The first ``num_images`` CIFAR-10 training images, or seeded synthetic CIFAR-shaped data."""
+    The data set's ``name`` says where the images came from (printed and saved with the numbers).
+    """
     if synthetic:
         reason = "--synthetic"
     else:
@@ -307,14 +288,14 @@ def load_data(root: str, num_images: int, *, synthetic: bool) -> BenchData:
             source = f"CIFAR-10 training images from {root!r}"
             if n < num_images:
                 source += f" (only {len(train)} exist: using {n})"
-            return BenchData(train.images[:n].contiguous(), train.labels[:n].clone(),
-                             tuple(train.mean), tuple(train.std), source)
+            return replace(train.subset(torch.arange(n)), name=source)
     generator = torch.Generator().manual_seed(DATA_SEED)
     images = torch.randint(0, 256, (num_images, 3, 32, 32), dtype=torch.uint8,
                            generator=generator)
     labels = torch.randint(0, NUM_CLASSES, (num_images,), dtype=torch.int64, generator=generator)
-    return BenchData(images, labels, CIFAR_MEAN, CIFAR_STD,
-                     f"synthetic CIFAR-shaped uint8, seed {DATA_SEED} ({reason})")
+    return ImageDataset(f"synthetic CIFAR-shaped uint8, seed {DATA_SEED} ({reason})", images,
+                        labels, tuple(f"class{i}" for i in range(NUM_CLASSES)), CIFAR_MEAN,
+                        CIFAR_STD)
 
 
 def endless(batches: Iterable[T]) -> Generator[T, None, None]:
@@ -468,7 +449,7 @@ class Pipeline(Protocol):
     def close(self) -> None: ...
 
 
-def _build_model(data: BenchData, width: int, device: torch.device) -> nn.Module:
+def _build_model(data: ImageDataset, width: int, device: torch.device) -> nn.Module:
     model = create_model("resnet18", NUM_CLASSES, in_channels=data.channels, width=width,
                          seed=MODEL_SEED)
     return model.to(device)
@@ -482,7 +463,7 @@ def _first_line(exc: BaseException) -> str:
 class OurPipeline:
     """The project's training and evaluation path (see the module docstring)."""
 
-    def __init__(self, data: BenchData, cfg: BenchConfig, device: torch.device) -> None:
+    def __init__(self, data: ImageDataset, cfg: BenchConfig, device: torch.device) -> None:
         cuda = device.type == "cuda"
         self.cfg, self.device = cfg, device
         self.notes: list[str] = []
@@ -573,7 +554,7 @@ class OurPipeline:
 class ReferencePipeline:
     """A reference-style pipeline like the DAL authors' code (see the module docstring)."""
 
-    def __init__(self, data: BenchData, cfg: BenchConfig, device: torch.device,
+    def __init__(self, data: ImageDataset, cfg: BenchConfig, device: torch.device,
                  pil_images: Sequence[Image.Image]) -> None:
         cuda = device.type == "cuda"
         self.device = device
@@ -699,7 +680,7 @@ def measure(name: str, pipe: Pipeline, cfg: BenchConfig, device: torch.device) -
                           peak_memory_mib(device), list(pipe.notes))
 
 
-def measure_our_eval(data: BenchData, cfg: BenchConfig, device: torch.device) -> PipelineResult:
+def measure_our_eval(data: ImageDataset, cfg: BenchConfig, device: torch.device) -> PipelineResult:
     """Our evaluation throughput alone (single process, untrained model: same cost)."""
     release_memory(device)
     pipe = OurPipeline(data, cfg, device)
@@ -835,35 +816,15 @@ def print_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print(line(row))
 
 
-def json_ready(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (strict JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(item) for item in value]
-    return value
-
-
 def write_json(path: str, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file in the same folder, then replace)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(json_ready(payload), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    print(f"wrote {target}")
+    """Write ``payload`` to ``path`` as strict JSON (NaN -> null), atomically."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    atomic_write_text(path, text)
+    print(f"wrote {path}")
 
 
-def environment(cfg: BenchConfig, device: torch.device, data: BenchData | None) -> dict[str, Any]:
+def environment(cfg: BenchConfig, device: torch.device,
+                data: ImageDataset | None) -> dict[str, Any]:
     """What the numbers were measured on, for the table header and the JSON file."""
     env: dict[str, Any] = {
         "device": device_description(device), "torch": torch.__version__,
@@ -871,7 +832,7 @@ def environment(cfg: BenchConfig, device: torch.device, data: BenchData | None) 
         "config": asdict(cfg),
     }
     if data is not None:
-        env.update(data=data.source, num_images=len(data), image_size=list(data.image_size))
+        env.update(data=data.name, num_images=len(data), image_size=list(data.image_size))
     return env
 
 
@@ -930,7 +891,7 @@ SWEEP_ASSUMPTIONS = (
 
 # -- modes ----------------------------------------------------------------------------------------
 
-def run_compare(cfg: BenchConfig, device: torch.device, data: BenchData) -> dict[str, Any]:
+def run_compare(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> dict[str, Any]:
     """Measure ours, then the reference; print the table; return the numbers."""
     env = environment(cfg, device, data)
     params = sum(p.numel() for p in _build_model(data, cfg.width, torch.device("cpu"))
@@ -1025,7 +986,7 @@ def run_compare(cfg: BenchConfig, device: torch.device, data: BenchData) -> dict
     }
 
 
-def run_concurrent(cfg: BenchConfig, device: torch.device, data: BenchData) -> dict[str, Any]:
+def run_concurrent(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> dict[str, Any]:
     """Aggregate throughput of K concurrent runs of our pipeline; print; return the numbers."""
     env = environment(cfg, device, data)
     params = sum(p.numel() for p in _build_model(data, cfg.width, torch.device("cpu"))
