@@ -8,7 +8,6 @@ A run killed at any moment resumes from the last complete checkpoint.
 
 from __future__ import annotations
 
-import io
 import logging
 import pickle
 import zipfile
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 
 from dal_backdoor.errors import CheckpointError
-from dal_backdoor.io import atomic_write_bytes
+from dal_backdoor.io import atomic_write_with
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +26,8 @@ FORMAT_VERSION = 1
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Serialise ``state`` (tensors, dicts, lists, numbers, str) and replace ``path`` atomically."""
-    buffer = io.BytesIO()
-    torch.save({"format_version": FORMAT_VERSION, **state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    payload = {"format_version": FORMAT_VERSION, **state}
+    atomic_write_with(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | Path, *, expected_run_id: str | None = None,

@@ -35,7 +35,7 @@ from dal_backdoor.data.datasets import ImageDataset, stratified_subset_indices
 from dal_backdoor.data.loader import DeviceLoader
 from dal_backdoor.errors import CheckpointError, ConfigError
 from dal_backdoor.evaluate import evaluate_backdoor
-from dal_backdoor.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from dal_backdoor.io import atomic_write_json, atomic_write_with, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +90,22 @@ class PreparedData:
         }
 
 
-def _subset(dataset: ImageDataset, size: int | None, seed: int, what: str) -> ImageDataset:
-    if size is None:
-        return dataset
-    if size > len(dataset):
-        raise ConfigError(f"{what}={size} exceeds the {len(dataset)} samples of "
-                          f"{dataset.name}; allowed: integers in [1, {len(dataset)}]")
-    return dataset.subset(stratified_subset_indices(dataset.labels, size, seed))
+def _subset_indices(labels: Tensor, size: int, seed: int, what: str, name: str) -> Tensor:
+    """Class-balanced indices of ``size`` samples; a size above the data is a ConfigError."""
+    if size > len(labels):
+        raise ConfigError(f"{what}={size} exceeds the {len(labels)} samples of {name}; "
+                          f"allowed: integers in [1, {len(labels)}]")
+    return stratified_subset_indices(labels, size, seed)
 
 
 def load_test_set(cfg: RunConfig) -> ImageDataset:
     """The (possibly subsetted) test split of the run's data set."""
     test = create_dataset(cfg.dataset, cfg.data_root, train=False, **cfg.dataset_params)
-    return _subset(test, cfg.test_subset, derive_seed(cfg.subset_seed, "test-subset"),
-                   "test_subset")
+    if cfg.test_subset is None:
+        return test
+    return test.subset(_subset_indices(test.labels, cfg.test_subset,
+                                       derive_seed(cfg.subset_seed, "test-subset"),
+                                       "test_subset", test.name))
 
 
 def load_datasets(cfg: RunConfig) -> tuple[ImageDataset, ImageDataset]:
@@ -138,12 +140,8 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
     labels, flipped, noise = _apply_noise(cfg, train)
     images, clean = train.images, train.labels
     if cfg.train_subset is not None:
-        if cfg.train_subset > len(train):
-            raise ConfigError(f"train_subset={cfg.train_subset} exceeds the {len(train)} "
-                              f"training samples of {train.name}; allowed: integers in "
-                              f"[1, {len(train)}]")
-        idx = stratified_subset_indices(clean, cfg.train_subset,
-                                        derive_seed(cfg.subset_seed, "train-subset"))
+        idx = _subset_indices(clean, cfg.train_subset, derive_seed(cfg.subset_seed, "train-subset"),
+                              "train_subset", train.name)
         images, clean, labels, flipped = (images[idx].contiguous(), clean[idx], labels[idx],
                                           flipped[idx])
     if noise:
@@ -444,21 +442,13 @@ def fit(
 
     final = _final_metrics(history, data)
     result = RunResult(cfg.run_id, cfg, out_dir, final, history, resumed_from=first_epoch - 1)
-    atomic_write_bytes(out_dir / MODEL, _state_bytes(model))
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_with(out_dir / MODEL, lambda fh: torch.save(weights, fh))
     with open_store(db) as store:
         _record_finished(store, cfg, result, prov, out_dir)
     if not keep_checkpoint:
         ckpt_path.unlink(missing_ok=True)
     return result
-
-
-def _state_bytes(model: nn.Module) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, buffer)
-    return buffer.getvalue()
 
 
 def _record_finished(store: Any, cfg: RunConfig, result: RunResult, prov: dict[str, Any],
