@@ -3,7 +3,8 @@
 A ``RunConfig`` holds every choice that can change a result (data, loss and its resolved
 hyper-parameters, label noise, trigger, optimisation recipe, seed, precision). ``run_id`` hashes
 exactly those fields, so the same experiment always gets the same id, on any machine, while
-fields that only say *where* a run happens (device, data root, eval batch size) are left out.
+fields that only say *where* or *how fast* a run happens (device, data root, eval batch size,
+torch.compile) are left out.
 Defaults are the paper's recipe (Section 5.1): ResNet18, SGD lr 0.01, momentum 0.9, weight decay
 1e-4, batch 128, 150 epochs, cosine annealing, random crop + horizontal flip.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +24,10 @@ from dal_backdoor.validation import check_choice, check_number
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 # Fields that say where/how fast a run is executed, not what it computes.
-NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size"})
+NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size", "compile"})
 NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class RunConfig:
     # execution
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False  # torch.compile with eager fallback (dal_backdoor.accel)
     device: str = "cpu"
     data_root: str = "data"
     eval_batch_size: int = 1000
@@ -113,12 +118,18 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """``auto`` -> bf16 autocast on CUDA, fp32 on CPU (the paper trains in fp32)."""
+    """``auto`` -> bf16 autocast on a CUDA GPU with native bf16, else fp32 as the paper trains
+    (``dal_backdoor.accel`` says why CPUs stay fp32). An explicit ``bf16`` is honoured on any
+    device; where the hardware has no native bf16 it is emulated, slowly, and a warning is
+    logged."""
+    from dal_backdoor.accel import auto_precision, native_bf16
+
     check_choice("precision", precision, PRECISIONS)
     if precision == "auto":
-        return "bf16" if device == "cuda" else "fp32"
-    if precision == "bf16" and device != "cuda":
-        raise ConfigError("precision='bf16' needs device cuda; on cpu use fp32 (or auto)")
+        return auto_precision(device)
+    if precision == "bf16" and not native_bf16(device):
+        logger.warning("precision bf16 on %s without native bf16 support: emulated, likely "
+                       "slower than fp32", device)
     return precision
 
 
@@ -154,7 +165,10 @@ def resolve_config(
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
     if channels_last is None:
-        channels_last = device == "cuda"
+        from dal_backdoor.accel import auto_channels_last
+
+        width = fields.get("width", RunConfig.width)
+        channels_last = auto_channels_last(device, width) if isinstance(width, int) else False
     cfg = RunConfig(
         dataset=dataset, loss=loss, loss_params=params, device=device, precision=precision,
         channels_last=channels_last, **fields,
@@ -178,6 +192,10 @@ def resolve_config(
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
                           "allowed with noise kind none: 0")
     check_noise_params(cfg.noise_params)
+    for name in ("augment", "channels_last", "compile"):
+        value = getattr(cfg, name)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is not a boolean; allowed: true, false")
     for name in ("train_subset", "test_subset"):
         value = getattr(cfg, name)
         if value is not None:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from dal_backdoor import accel
 from dal_backdoor.data.transforms import normalize_uint8
 from dal_backdoor.validation import check_number
 
@@ -121,11 +122,8 @@ def _predict(
     _check_images(images)
     check_number("batch_size", batch_size, low=1, integer=True)
     dev = _resolve_device(model, device)
-    autocast: Any = contextlib.nullcontext()
-    if autocast_dtype is not None and dev.type == "cuda":
-        autocast = torch.autocast(device_type="cuda", dtype=autocast_dtype)
     chunks: list[Tensor] = []
-    with _eval_mode(model), torch.inference_mode(), autocast:
+    with _eval_mode(model), torch.inference_mode(), accel.autocast(dev, autocast_dtype):
         for start in range(0, images.shape[0], batch_size):
             batch = images[start:start + batch_size]
             if transform is not None:
@@ -164,7 +162,7 @@ def predict(
     moved, batch by batch, to the model's device (``device``, when given, must be where the model
     is). The model runs in eval mode under ``torch.inference_mode`` and its previous train/eval
     mode is restored afterwards. ``autocast_dtype`` (e.g. ``torch.bfloat16``) turns on autocast
-    on CUDA and is ignored on the CPU. Predictions stay on the device until one final copy.
+    on the model's device (CUDA or CPU). Predictions stay on the device until one final copy.
     """
     return _predict(model, images_uint8, mean=mean, std=std, batch_size=batch_size,
                     device=device, channels_last=channels_last, autocast_dtype=autocast_dtype)

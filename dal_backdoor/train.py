@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dal_backdoor import accel
 from dal_backdoor.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from dal_backdoor.config import RunConfig, check_noise_params
 from dal_backdoor.data import create_dataset
@@ -203,9 +204,7 @@ def build_optimizer(cfg: RunConfig, model: nn.Module) -> tuple[torch.optim.Optim
 
 
 def _autocast(cfg: RunConfig) -> contextlib.AbstractContextManager[Any]:
-    if cfg.precision == "bf16":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return accel.autocast(cfg.device, accel.autocast_dtype(cfg.precision))
 
 
 # -- one epoch ----------------------------------------------------------------------------------
@@ -271,7 +270,7 @@ def evaluate_epoch(model: nn.Module, cfg: RunConfig, data: PreparedData,
         model, images, data.test.labels, data.trigger, cfg.target_class,
         mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=cfg.device,
         channels_last=cfg.channels_last,
-        autocast_dtype=torch.bfloat16 if cfg.precision == "bf16" else None,
+        autocast_dtype=accel.autocast_dtype(cfg.precision),
     ).to_dict()
     return metrics
 
@@ -425,8 +424,9 @@ def fit(
     if cb.on_start:
         cb.on_start(cfg, first_epoch)
     test_images = data.test.images.to(cfg.device)
+    net = accel.compile_model(model) if cfg.compile else model  # what trains and evaluates
     for epoch in range(first_epoch, cfg.epochs + 1):
-        row = _run_epoch(cfg, epoch, model, loader, loss_fn, optimizer, scheduler, data, cb,
+        row = _run_epoch(cfg, epoch, net, loader, loss_fn, optimizer, scheduler, data, cb,
                          test_images)
         history.append(row)
         save_checkpoint(ckpt_path, {

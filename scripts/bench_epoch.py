@@ -13,10 +13,13 @@ seed), the same batch size, the same images and the same SGD hyper-parameters:
 * **ours**: the project's training path. The whole uint8 data set lives on the device in a
   ``DeviceLoader``, which performs the random crop (4 pixels of zero padding) and the horizontal
   flip as batched tensor ops; ``dal_backdoor.train.train_one_epoch`` trains and keeps its loss and
-  accuracy sums on the device (one host synchronisation per call). On CUDA it adds bf16 autocast,
-  channels-last tensors and fused SGD; ``--compile`` wraps the model in ``torch.compile`` (if
+  accuracy sums on the device (one host synchronisation per call). Precision and memory format
+  are resolved as the trainer resolves them (``dal_backdoor.accel``): ``--precision auto`` is bf16
+  autocast on CUDA and fp32 on the CPU, ``--precision bf16`` also runs the CPU in bf16 (fast on
+  CPUs with AMX); channels-last is on for CUDA and, on the CPU, from width 16 up. CUDA adds fused
+  SGD; ``--compile`` wraps the model in ``torch.compile`` (if
   compiling fails, a note is printed and the eager model is used). Evaluation is
-  ``dal_backdoor.evaluate.predict`` with batches of ``--eval-batch-size`` (bf16 on CUDA), called
+  ``dal_backdoor.evaluate.predict`` with batches of ``--eval-batch-size`` (same precision), called
   on CPU-resident images exactly as the trainer's per-epoch evaluation calls it. ``--loss dal``
   trains ours with the DAL loss (at epoch 1 of 150) instead of cross-entropy.
 * **reference**: the way the DAL authors' code (like most CIFAR code descending from
@@ -103,6 +106,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from dal_backdoor.accel import auto_channels_last, autocast, autocast_dtype
+from dal_backdoor.config import PRECISIONS, resolve_precision
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.datasets import ImageDataset
 from dal_backdoor.data.loader import DeviceLoader
@@ -178,6 +183,7 @@ class BenchConfig:
     threads: int | None
     concurrency: tuple[int, ...]
     channels_last: bool
+    precision: str
     compile: bool
     check_flops: bool
     json: str | None
@@ -244,7 +250,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument("--concurrency", type=_int_list, default=(1, 2, 4, 8),
                         help="comma-separated numbers of concurrent runs (concurrent mode)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="our memory format (default: on for CUDA, off for the CPU)")
+                        help="our memory format (default: as the trainer, on for CUDA and on the "
+                             "CPU from width 16)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="ours: auto is bf16 autocast on CUDA and fp32 on the CPU, as in the "
+                             "trainer; the reference is always fp32")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile our model (falls back to eager on failure)")
     parser.add_argument("--check-flops", action="store_true",
@@ -258,14 +268,16 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         parser.error("--device cuda: no CUDA device is available")
     else:
         device = args.device
-    channels_last = device == "cuda" if args.channels_last is None else args.channels_last
+    channels_last = (auto_channels_last(device, args.width) if args.channels_last is None
+                     else args.channels_last)
     return BenchConfig(
         mode=args.mode, device=device, root=args.root, synthetic=args.synthetic,
         num_images=args.num_images, eval_images=min(args.eval_images, args.num_images),
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, width=args.width,
         loss=args.loss, warmup_steps=args.warmup_steps, steps=args.steps, workers=args.workers,
         threads=args.threads, concurrency=tuple(args.concurrency), channels_last=channels_last,
-        compile=args.compile, check_flops=args.check_flops, json=args.json,
+        precision=resolve_precision(args.precision, device), compile=args.compile,
+        check_flops=args.check_flops, json=args.json,
     )
 
 
@@ -487,15 +499,13 @@ class OurPipeline:
                               drop_last=True)
         self.stream = endless(loader)
         self.groups = torch.zeros(len(data), dtype=torch.int64, device=device)  # all "clean"
-        self.autocast_dtype = torch.bfloat16 if cuda else None
+        self.autocast_dtype = autocast_dtype(cfg.precision)
         self.eval_images = data.images[:cfg.eval_images]  # on the CPU, as the trainer has them
         self.mean, self.std = data.mean, data.std
         self._compile_pending = cfg.compile
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     def _train_with(self, net: nn.Module, steps: int) -> int:
         if steps <= 0:
@@ -898,8 +908,8 @@ def run_compare(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> d
                  .parameters())
     print_pairs("bench_epoch: ours vs reference-style pipeline (mode compare)",
                 header_pairs(cfg, env, params))
-    extras = (f"bf16 autocast, channels_last={cfg.channels_last}, fused SGD"
-              if device.type == "cuda" else f"fp32, channels_last={cfg.channels_last}")
+    extras = (f"{cfg.precision}, channels_last={cfg.channels_last}"
+              + (", fused SGD" if device.type == "cuda" else ""))
     print(f"  ours      : DeviceLoader + train_one_epoch, {extras}, "
           f"compile={cfg.compile}, loss={cfg.loss}, eval batch {cfg.eval_batch_size}")
     print(f"  reference : PIL + torchvision transforms, DataLoader workers={cfg.workers}, fp32, "

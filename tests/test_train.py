@@ -211,3 +211,32 @@ def test_train_one_epoch_counts_only_the_samples_it_trained_on() -> None:
     out = train_one_epoch(model, loader, build_loss(cfg, data), optimizer, data.groups)
     assert out["num_clean"] == 384 and out["num_poisoned"] == 0  # 6 full batches of 64
     assert 0.0 <= out["train_acc"] <= 1.0 and out["train_acc_noisy"] is None
+
+
+def test_compile_trains_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile changes how, not what: same run id, and (with dynamo's graph run by the eager
+    backend, which executes the same ops) the same weights; model.pt has the plain keys."""
+    from dal_backdoor import accel
+
+    built: list[object] = []
+
+    def eager_backend_compile(model: torch.nn.Module) -> torch.nn.Module:
+        net = accel.CompiledModule(model, backend="eager")
+        built.append(net)
+        return net
+
+    monkeypatch.setattr(accel, "compile_model", eager_backend_compile)
+    plain, compiled = tiny(epochs=2), tiny(epochs=2, compile=True)
+    assert plain.run_id == compiled.run_id and compiled.compile is True
+    a = fit(plain, tmp_path / "a.db", tmp_path / "a")
+    b = fit(compiled, tmp_path / "b.db", tmp_path / "b")
+    assert len(built) == 1
+    assert untimed(a.history) == untimed(b.history)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_boolean_settings_must_be_booleans() -> None:
+    with pytest.raises(ConfigError, match="compile='yes' is not a boolean"):
+        tiny(compile="yes")

@@ -62,9 +62,14 @@ from dal_backdoor.cli.common import (
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
-              show_default=True, help="auto: bf16 autocast on CUDA, fp32 on CPU.")
+              show_default=True,
+              help="auto: bf16 autocast on CUDA, fp32 on CPU. bf16 on a CPU with AMX is ~3x "
+              "faster but lowered CE's ASR in short runs (docs/BENCHMARKS.md).")
 @click.option("--channels-last/--no-channels-last", default=None,
-              help="Memory format (default: on for CUDA).")
+              help="Memory format (default: on for CUDA; on the CPU from --width 16 up).")
+@click.option("--compile/--no-compile", "compile_model", default=False, show_default=True,
+              help="torch.compile the model (eager fallback for what fails to compile); "
+              "a start-up cost that pays off in long runs.")
 @click.option("--eval-batch-size", type=int, default=1000, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Run directory: model, config, manifest, checkpoint.")
@@ -102,7 +107,7 @@ def command(**opts: Any) -> None:
         width=opts["width"], epochs=opts["epochs"], batch_size=opts["batch_size"],
         lr=opts["lr"], momentum=opts["momentum"], weight_decay=opts["weight_decay"],
         augment=opts["augment"], seed=opts["seed"], data_root=str(opts["root"]),
-        eval_batch_size=opts["eval_batch_size"],
+        eval_batch_size=opts["eval_batch_size"], compile=opts["compile_model"],
     )
     if opts["download"]:
         from dal_backdoor.data import create_dataset

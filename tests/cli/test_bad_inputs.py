@@ -104,7 +104,7 @@ CASES: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
     ("missing CIFAR-10", [*train("--dataset", "cifar10", "--root", "{tmp}/nodata")], None,
      "cifar"),
     ("cuda without a GPU", train("--device", "cuda"), None, "no CUDA device"),
-    ("bf16 on cpu", train("--precision", "bf16"), None, "bf16"),
+    ("unknown precision", train("--precision", "fp16"), None, "fp16"),
     ("corrupt checkpoint", train("--resume"), _corrupt_ckpt, "corrupt or truncated"),
     ("truncated checkpoint", train("--resume"), _truncated_ckpt, "corrupt or truncated"),
     ("checkpoint of another config", train("--resume"), _foreign_ckpt, "belongs to run"),
