@@ -5,7 +5,7 @@
 * **precision** -- bf16 autocast on CUDA GPUs with native bf16; fp32 (as the paper trains)
   everywhere else, *including* CPUs with AMX / AVX512-BF16. There bf16 is an opt-in
   (``precision="bf16"``): a ResNet18 training step ran 2.7-3.3x faster, but in the 6-epoch ``ci``
-  Table 6 setting it lowered CE's attack success rate from 95.8+-3.2 to 79.0+-12.1 (3 seeds; clean
+  Table 6 setting it lowered CE's attack success rate from 95.8+-2.5 to 79.0+-12.1 (3 seeds; clean
   accuracy unchanged), i.e. it changes the quantity this tool measures when schedules are short.
   Weights, optimiser state and the loss stay fp32 under autocast.
 * **channels_last** -- always on CUDA. On the CPU only from base width 16 up: at width 16 and 64

@@ -135,11 +135,35 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     for paper_dataset, ours in substituted:
         notes.append(f"rows {paper_dataset}/* ran on {ours} (preset {preset}), with "
                      f"{paper_dataset}'s Table 1 hyper-parameters.")
+    mixed = mixed_settings(runs)
+    if mixed:
+        notes.append("WARNING: cells pool runs whose settings differ beyond the seed ("
+                     + "; ".join(f"{k}: {', '.join(v)}" for k, v in mixed.items())
+                     + "); keep one results store per setting (e.g. per --set).")
     if preset != "paper":
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")
     title = paper_values.SOURCE.get(grid_name, grid.description)
     return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes))
+
+
+def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
+    """Config fields that differ between runs of the same grid cell (seed aside), with the
+    values seen; empty when every cell's seeds share one setting."""
+    from dal_backdoor.config import NON_IDENTITY_FIELDS
+
+    ignored = {"seed", *NON_IDENTITY_FIELDS}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        key = json.dumps({k: v for k, v in run.cell.items() if k != "seed"}, sort_keys=True)
+        groups.setdefault(key, []).append(run.config)
+    seen: dict[str, set[str]] = {}
+    for configs in groups.values():
+        for name in sorted({k for c in configs for k in c} - ignored):
+            values = {json.dumps(c.get(name), sort_keys=True) for c in configs}
+            if len(values) > 1:
+                seen.setdefault(name, set()).update(values)
+    return {name: sorted(values) for name, values in sorted(seen.items())}
 
 
 def _table6_layout(grid: Any, runs: list[RunRow]):

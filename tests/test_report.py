@@ -13,6 +13,7 @@ from dal_backdoor.report import (
     RunRow,
     build_report,
     export,
+    mixed_settings,
     plot_report,
     population_std,
     to_csv,
@@ -100,3 +101,22 @@ def test_plots_are_written(tmp_path: Path) -> None:
     assert "table6_dal_schedule.png" in names
     assert "table6_cifar10_local_curves.png" in names
     assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_cells_that_pool_different_settings_are_flagged() -> None:
+    assert mixed_settings(RUNS) == {}
+    assert not any("WARNING" in n for n in build_report("table6", "small", RUNS).notes)
+    base = {"dataset": "fashion-mnist", "epochs": 8, "precision": "fp32", "device": "cpu"}
+    runs = [
+        RunRow("a", {"dataset": "cifar10", "loss": "ce", "trigger": "local", "seed": 0},
+               "finished", {"clean_acc": 0.9, "asr": 0.9}, [], {**base, "seed": 0}),
+        RunRow("b", {"dataset": "cifar10", "loss": "ce", "trigger": "local", "seed": 1},
+               "finished", {"clean_acc": 0.9, "asr": 0.9}, [],
+               {**base, "seed": 1, "precision": "bf16", "device": "cuda"}),
+        # another cell may differ freely (here: epochs), only same-cell seeds are compared
+        RunRow("c", {"dataset": "cifar10", "loss": "dal", "trigger": "local", "seed": 0},
+               "finished", {"clean_acc": 0.8, "asr": 0.0}, [], {**base, "epochs": 2}),
+    ]
+    assert mixed_settings(runs) == {"precision": ['"bf16"', '"fp32"']}
+    notes = build_report("table6", "small", runs).notes
+    assert any(n.startswith("WARNING") and "precision" in n for n in notes)
