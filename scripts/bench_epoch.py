@@ -17,8 +17,9 @@ seed), the same batch size, the same images and the same SGD hyper-parameters:
   are resolved as the trainer resolves them (``dal_backdoor.accel``): ``--precision auto`` is bf16
   autocast on CUDA and fp32 on the CPU, ``--precision bf16`` also runs the CPU in bf16 (fast on
   CPUs with AMX); channels-last is on for CUDA and, on the CPU, from width 16 up. CUDA adds fused
-  SGD; ``--compile`` wraps the model in ``torch.compile`` (if
-  compiling fails, a note is printed and the eager model is used). Evaluation is
+  SGD; ``--compile`` wraps the model as ``dal-backdoor train --compile`` does
+  (``accel.compile_model``: frames that fail to compile run eagerly; if even that fails, a note
+  is printed and the eager model is used). Evaluation is
   ``dal_backdoor.evaluate.predict`` with batches of ``--eval-batch-size`` (same precision), called
   on CPU-resident images exactly as the trainer's per-epoch evaluation calls it. ``--loss dal``
   trains ours with the DAL loss (at epoch 1 of 150) instead of cross-entropy.
@@ -106,7 +107,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from dal_backdoor.accel import auto_channels_last, autocast, autocast_dtype
+from dal_backdoor.accel import auto_channels_last, autocast, autocast_dtype, compile_model
 from dal_backdoor.config import PRECISIONS, resolve_precision
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.datasets import ImageDataset
@@ -530,7 +531,7 @@ class OurPipeline:
         if self._compile_pending:
             self._compile_pending = False
             try:
-                compiled = torch.compile(self.model)
+                compiled = compile_model(self.model)  # the trainer's --compile path
                 self._train_with(compiled, 1)  # compiling is lazy: errors surface here
             except Exception as exc:
                 self._fallback("training", exc)
