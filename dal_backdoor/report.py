@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dal_backdoor import paper_values
+from dal_backdoor.config import NON_IDENTITY_FIELDS
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import get_grid
 
@@ -150,8 +151,6 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
 def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
     """Config fields that differ between runs of the same grid cell (seed aside), with the
     values seen; empty when every cell's seeds share one setting."""
-    from dal_backdoor.config import NON_IDENTITY_FIELDS
-
     ignored = {"seed", *NON_IDENTITY_FIELDS}
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:

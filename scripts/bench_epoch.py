@@ -861,6 +861,16 @@ def header_pairs(cfg: BenchConfig, env: dict[str, Any], params: int) -> list[tup
     ]
 
 
+def print_header(title: str, cfg: BenchConfig, device: torch.device,
+                 data: ImageDataset) -> tuple[dict[str, Any], int]:
+    """Print a mode's header; return the environment record and the model's parameter count."""
+    env = environment(cfg, device, data)
+    params = sum(p.numel() for p in _build_model(data, cfg.width, torch.device("cpu"))
+                 .parameters())
+    print_pairs(title, header_pairs(cfg, env, params))
+    return env, params
+
+
 def verdict_line(device: torch.device, ratio: float | None, share: float | None) -> str:
     """One line: our training throughput against the project's targets."""
     if ratio is None:
@@ -904,11 +914,8 @@ SWEEP_ASSUMPTIONS = (
 
 def run_compare(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> dict[str, Any]:
     """Measure ours, then the reference; print the table; return the numbers."""
-    env = environment(cfg, device, data)
-    params = sum(p.numel() for p in _build_model(data, cfg.width, torch.device("cpu"))
-                 .parameters())
-    print_pairs("bench_epoch: ours vs reference-style pipeline (mode compare)",
-                header_pairs(cfg, env, params))
+    env, params = print_header("bench_epoch: ours vs reference-style pipeline (mode compare)",
+                               cfg, device, data)
     extras = (f"{cfg.precision}, channels_last={cfg.channels_last}"
               + (", fused SGD" if device.type == "cuda" else ""))
     print(f"  ours      : DeviceLoader + train_one_epoch, {extras}, "
@@ -999,11 +1006,9 @@ def run_compare(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> d
 
 def run_concurrent(cfg: BenchConfig, device: torch.device, data: ImageDataset) -> dict[str, Any]:
     """Aggregate throughput of K concurrent runs of our pipeline; print; return the numbers."""
-    env = environment(cfg, device, data)
-    params = sum(p.numel() for p in _build_model(data, cfg.width, torch.device("cpu"))
-                 .parameters())
-    print_pairs("bench_epoch: concurrent runs of our pipeline on one device (mode concurrent)",
-                header_pairs(cfg, env, params))
+    env, params = print_header(
+        "bench_epoch: concurrent runs of our pipeline on one device (mode concurrent)",
+        cfg, device, data)
     print(f"  runs      : K in {', '.join(map(str, cfg.concurrency))}; each process spawns, loads "
           "the data, warms up, waits at a barrier, then trains")
     cores = cfg.threads or usable_cpus()
