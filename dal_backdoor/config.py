@@ -26,8 +26,39 @@ DEVICES = ("auto", "cpu", "cuda")
 # Fields that say where/how fast a run is executed, not what it computes.
 NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size", "compile"})
 NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key")
+#: Metadata key of a field added after run ids were first published (see ``added_field``).
+LEGACY = "legacy_value"
+
 
 logger = logging.getLogger(__name__)
+
+
+def added_field(default: Any, *, legacy: Any = dataclasses.MISSING) -> Any:
+    """A ``RunConfig`` field added after run ids were first published.
+
+    ``legacy`` is the value that reproduces what runs computed *before* the field existed
+    (default: ``default`` itself, for a pure addition). The field is hashed into the run id only
+    when its value differs from ``legacy``, so adding it leaves every existing run id unchanged,
+    and a stored config that lacks it is read back with ``legacy``, not with the new default.
+    Example: a new default model initialisation has ``legacy`` = the old one, so old run ids
+    keep meaning the old initialisation and new runs get new ids.
+    """
+    legacy_value = default if legacy is dataclasses.MISSING else legacy
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default),
+                     metadata={LEGACY: legacy_value})
+    return field(default=default, metadata={LEGACY: legacy_value})
+
+
+def _normalise(value: Any) -> Any:
+    """-0.0 -> 0.0 (recursively), so equal experiments hash equally."""
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -69,21 +100,34 @@ class RunConfig:
     eval_batch_size: int = 1000
 
     # -- serialisation -------------------------------------------------------------------------
+    # Fields added later are declared with ``added_field`` (stable run ids, see there).
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        """The config stored as ``data``; a field added since it was stored takes its legacy
+        value (what the run computed before the field existed)."""
+        fields_ = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields_))
         if unknown:
             raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: "
-                              + ", ".join(sorted(names)))
-        return cls(**data)
+                              + ", ".join(sorted(fields_)))
+        missing = {name: f.metadata[LEGACY] for name, f in fields_.items()
+                   if name not in data and LEGACY in f.metadata}
+        return cls(**data, **missing)
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define what is computed (hashed into the run id)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
+        """The fields that define what is computed (hashed into the run id).
+
+        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``) and fields added after run ids
+        were published whose value equals their legacy value, so such additions never change an
+        existing run id.
+        """
+        values = self.to_dict()
+        return {f.name: _normalise(values[f.name]) for f in dataclasses.fields(self)
+                if f.name not in NON_IDENTITY_FIELDS
+                and not (LEGACY in f.metadata and values[f.name] == f.metadata[LEGACY])}
 
     @property
     def run_id(self) -> str:

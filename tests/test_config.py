@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dal_backdoor import accel
-from dal_backdoor.config import RunConfig, config_hash, resolve_config
+from dal_backdoor.config import RunConfig, added_field, config_hash, resolve_config
 from dal_backdoor.errors import ConfigError
 
 
@@ -71,3 +73,55 @@ def test_cpu_defaults(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
 
 def test_precision_is_part_of_the_run_identity() -> None:
     assert _cfg(precision="bf16").run_id != _cfg(precision="fp32").run_id
+
+
+# -- stable run ids ------------------------------------------------------------------------------
+
+#: Run ids published before fields could be added; they must never move.
+PINNED_RUN_IDS = {"default": "dfe2345224b50963"}
+
+
+def test_published_run_id_is_pinned() -> None:
+    assert RunConfig().run_id == PINNED_RUN_IDS["default"]
+
+
+def _with_added_field(default: object, legacy: object = dataclasses.MISSING) -> type:
+    @dataclasses.dataclass(frozen=True)
+    class Extended(RunConfig):
+        cross_ratio: object = added_field(default, legacy=legacy)
+
+    return Extended
+
+
+def test_an_added_field_at_its_default_keeps_every_run_id() -> None:
+    extended = _with_added_field(0.0)
+    base = RunConfig(loss="gce", seed=3, trigger="local")
+    same = extended(loss="gce", seed=3, trigger="local")
+    assert same.run_id == base.run_id
+    assert extended().run_id == PINNED_RUN_IDS["default"]
+    assert extended(cross_ratio=0.1).run_id != base.run_id
+    assert "cross_ratio" not in same.identity() and "cross_ratio" in same.to_dict()
+
+
+def test_a_stored_config_without_an_added_field_reads_back_its_legacy_value() -> None:
+    extended = _with_added_field("pytorch", legacy="torchvision")
+    old = RunConfig(loss="dal").to_dict()  # stored before the field existed
+    back = extended.from_dict(old)
+    assert back.cross_ratio == "torchvision"  # type: ignore[attr-defined]
+    assert back.run_id == RunConfig(loss="dal").run_id
+    fresh = extended(loss="dal")  # new runs get the new default, and a new id
+    assert fresh.cross_ratio == "pytorch"  # type: ignore[attr-defined]
+    assert fresh.run_id != back.run_id
+
+
+def test_added_dict_field_gets_its_own_copy() -> None:
+    extended = _with_added_field({})
+    a, b = extended(), extended()
+    assert a.cross_ratio == {} and a.cross_ratio is not b.cross_ratio  # type: ignore[attr-defined]
+    assert a.run_id == PINNED_RUN_IDS["default"]
+
+
+def test_negative_zero_hashes_like_zero() -> None:
+    assert RunConfig(lr=-0.0).run_id == RunConfig(lr=0.0).run_id
+    assert (RunConfig(loss_params={"a": -0.0}).run_id
+            == RunConfig(loss_params={"a": 0.0}).run_id)
