@@ -6,7 +6,7 @@ import functools
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import dal_backdoor
 
@@ -55,10 +55,19 @@ def device_name(device: Any) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(device: Any = "cpu") -> dict[str, Any]:
-    return {
-        "git_commit": git_commit(),
-        "versions": library_versions(),
-        "device_name": device_name(device),
-        "host": platform.node(),
-    }
+class Provenance(TypedDict):
+    """Where a run's numbers came from (config.json and the results store record it)."""
+
+    git_commit: str
+    versions: dict[str, str]
+    device_name: str
+    host: str
+
+
+def provenance(device: Any = "cpu", *, probe: bool = True) -> Provenance:
+    """The provenance of work done on ``device`` in this process. ``probe=False`` names the
+    device without querying it (for a process that never ran the work, e.g. a sweep driver
+    recording a worker that died: it must not initialise CUDA)."""
+    name = device_name(device) if probe else f"{device} (not probed)"
+    return Provenance(git_commit=git_commit(), versions=library_versions(), device_name=name,
+                      host=platform.node())

@@ -28,11 +28,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing.managers import SyncManager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 from dal_backdoor.config import RunConfig
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import RunSpec
+from dal_backdoor.provenance import provenance
+from dal_backdoor.recorder import RunRecorder
+from dal_backdoor.store import ResultsStore
+from dal_backdoor.train import Callbacks
 from dal_backdoor.validation import check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -63,7 +68,21 @@ class SweepSummary:
 
 # -- one run, in whatever process executes it -------------------------------------------------
 
-_EVENTS: Any = None  # the worker's event queue (set by the pool initializer)
+class EventQueue(Protocol):
+    """The part of a (manager) queue the sweep uses for progress events."""
+
+    def put_nowait(self, item: SweepEvent) -> None: ...
+
+    def get_nowait(self) -> SweepEvent: ...
+
+
+class SlotQueue(Protocol):
+    """The queue of worker slots: a GPU index, or None on the CPU."""
+
+    def get(self) -> int | None: ...
+
+
+_EVENTS: EventQueue | None = None  # the worker's event queue (set by the pool initializer)
 
 
 def _emit(kind: str, run_id: str, **data: Any) -> None:
@@ -74,41 +93,42 @@ def _emit(kind: str, run_id: str, **data: Any) -> None:
             log.debug("could not report progress", exc_info=True)
 
 
-def execute_run(config: dict[str, Any], store_path: str, runs_dir: str) -> dict[str, Any]:
-    """Run (or resume) one config into ``store_path``; never raises for a failed run."""
-    from dal_backdoor.train import Callbacks, fit
-
-    cfg = RunConfig.from_dict(config)
+def _callbacks(cfg: RunConfig) -> Callbacks:
     run_id = cfg.run_id
-    callbacks = Callbacks(
+    return Callbacks(
         on_start=lambda c, first: _emit("start", run_id, first_epoch=first, epochs=c.epochs),
         on_epoch_end=lambda m: _emit("epoch", run_id, epoch=m["epoch"], epochs=cfg.epochs,
                                      clean_acc=m.get("clean_acc"), asr=m.get("asr")),
     )
-    try:
-        result = fit(cfg, store_path, Path(runs_dir) / run_id, resume=True, callbacks=callbacks)
-    except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash of the sweep
-        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        log.debug("run %s failed\n%s", run_id, traceback.format_exc())
-        record_failure(store_path, cfg, error)
-        _emit("end", run_id, status="failed", error=error)
-        return {"run_id": run_id, "status": "failed", "error": error}
+
+
+def execute_run(config: dict[str, Any], store_path: str, runs_dir: str) -> dict[str, Any]:
+    """Run (or resume) one config into ``store_path``; never raises for a failed run."""
+    from dal_backdoor.train import fit
+
+    cfg = RunConfig.from_dict(config)
+    run_id = cfg.run_id
+    with RunRecorder(store_path, cfg) as recorder:  # one store connection for the whole run
+        try:
+            result = fit(cfg, recorder, Path(runs_dir) / run_id, resume=True,
+                         callbacks=_callbacks(cfg))
+        except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash of the sweep
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            log.debug("run %s failed\n%s", run_id, traceback.format_exc())
+            recorder.fail(error)
+            _emit("end", run_id, status="failed", error=error)
+            return {"run_id": run_id, "status": "failed", "error": error}
     _emit("end", run_id, status="finished", clean_acc=result.final_metrics.get("clean_acc"),
           asr=result.final_metrics.get("asr"))
     return {"run_id": run_id, "status": "finished", "final": result.final_metrics}
 
 
-def record_failure(store_path: str, cfg: RunConfig, error: str) -> None:
-    """Mark a run failed, creating its row when it failed before ``fit`` could record it."""
-    from dal_backdoor.provenance import provenance
-    from dal_backdoor.store import ResultsStore
-
-    with ResultsStore(store_path) as store:
-        record = store.get_run(cfg.run_id)
-        if record is None:
-            store.start_run(cfg.run_id, cfg.to_dict(), provenance("cpu"))
-        if record is None or record.status != "failed":
-            store.fail_run(cfg.run_id, error)
+def record_failure(store: str | ResultsStore, cfg: RunConfig, error: str) -> None:
+    """The driver's record of a run that failed outside ``fit`` (a worker died, a Ray task was
+    lost): the run's device is named, not probed (the driver never ran it)."""
+    prov = provenance(cfg.device, probe=False)
+    with RunRecorder(store, cfg, prov=prov) as recorder:
+        recorder.fail(error)
 
 
 def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
@@ -126,7 +146,8 @@ def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _init_worker(slots: Any, threads: int, events: Any, parent: int | None = None) -> None:
+def _init_worker(slots: SlotQueue, threads: int, events: EventQueue,
+                 parent: int | None = None) -> None:
     """Process-pool initializer: take a GPU slot (or none), set threads, remember the queue."""
     global _EVENTS
     _EVENTS = events
@@ -142,7 +163,7 @@ def _init_worker(slots: Any, threads: int, events: Any, parent: int | None = Non
 
 # -- the driver --------------------------------------------------------------------------------
 
-def pending_specs(specs: list[RunSpec], store: Any) -> list[RunSpec]:
+def pending_specs(specs: list[RunSpec], store: ResultsStore) -> list[RunSpec]:
     """Specs whose run is not finished in the store (missing, running or failed)."""
     return [s for s in specs if not store.is_finished(s.run_id)]
 
@@ -171,8 +192,6 @@ def run_sweep(
     address: str | None = None,
     reporter: SweepReporter | None = None,
 ) -> SweepSummary:
-    from dal_backdoor.store import ResultsStore
-
     check_choice("backend", backend, BACKENDS)
     check_number("jobs", jobs, low=1, integer=True)
     check_number("runs_per_gpu", runs_per_gpu, low=1, integer=True)
@@ -252,7 +271,7 @@ def _result_of(fut: Future, spec: RunSpec, store_path: str) -> dict[str, Any]:
         return {"run_id": spec.run_id, "status": "failed", "error": error}
 
 
-def _drain(events: Any, reporter: SweepReporter | None) -> None:
+def _drain(events: EventQueue, reporter: SweepReporter | None) -> None:
     while True:
         try:
             event = events.get_nowait()
@@ -268,8 +287,6 @@ def _drain(events: Any, reporter: SweepReporter | None) -> None:
 
 def ray_execute(config: dict[str, Any], runs_dir: str) -> dict[str, Any]:
     """A Ray task: run into a private temporary store and return its records for the driver."""
-    from dal_backdoor.store import ResultsStore
-
     with tempfile.TemporaryDirectory(prefix="dal-backdoor-ray-") as tmp:
         path = os.path.join(tmp, "run.db")
         outcome = execute_run(config, path, runs_dir)
@@ -284,7 +301,6 @@ def _run_ray(pending: list[RunSpec], store_path: str, runs_dir: str, runs_per_gp
         import ray
     except ImportError:
         raise ConfigError("the ray backend needs Ray: pip install 'dal-backdoor[ray]'") from None
-    from dal_backdoor.store import ResultsStore
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -300,27 +316,30 @@ def _run_ray(pending: list[RunSpec], store_path: str, runs_dir: str, runs_per_gp
             if reporter is not None:
                 reporter.on_event(SweepEvent("start", spec.run_id, {"epochs": spec.config.epochs,
                                                                     "first_epoch": 1}))
-        results = []
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            spec = refs.pop(ready[0])
-            try:
-                outcome = ray.get(ready[0])
-            except Exception as exc:  # noqa: BLE001 - a lost task is a failed run
-                outcome = {"run_id": spec.run_id, "status": "failed",
-                           "error": f"ray task failed: {type(exc).__name__}: {exc}"}
-            if outcome.get("record"):
-                with ResultsStore(store_path) as store:
-                    store.import_run(outcome.pop("record"))
-            else:
-                record_failure(store_path, spec.config, outcome["error"])
-            if reporter is not None:
-                reporter.on_event(SweepEvent("end", spec.run_id, {
-                    "status": outcome["status"], "error": outcome.get("error"),
-                    "clean_acc": (outcome.get("final") or {}).get("clean_acc"),
-                    "asr": (outcome.get("final") or {}).get("asr")}))
-            results.append(outcome)
-        return results
+        with ResultsStore(store_path) as store:  # one driver connection for the whole sweep
+            return [_collect_ray(ray, refs, store, reporter) for _ in range(len(refs))]
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _collect_ray(ray: ModuleType, refs: dict[Any, RunSpec], store: ResultsStore,
+                 reporter: SweepReporter | None) -> dict[str, Any]:
+    """Wait for the next finished Ray task and write its records (or its failure) to the store."""
+    ready, _ = ray.wait(list(refs), num_returns=1)
+    spec = refs.pop(ready[0])
+    try:
+        outcome = ray.get(ready[0])
+    except Exception as exc:  # noqa: BLE001 - a lost task is a failed run
+        outcome = {"run_id": spec.run_id, "status": "failed",
+                   "error": f"ray task failed: {type(exc).__name__}: {exc}"}
+    if outcome.get("record"):
+        store.import_run(outcome.pop("record"))
+    else:
+        record_failure(store, spec.config, outcome["error"])
+    if reporter is not None:
+        final = outcome.get("final") or {}
+        reporter.on_event(SweepEvent("end", spec.run_id, {
+            "status": outcome["status"], "error": outcome.get("error"),
+            "clean_acc": final.get("clean_acc"), "asr": final.get("asr")}))
+    return outcome

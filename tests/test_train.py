@@ -7,15 +7,11 @@ import pytest
 import torch
 
 from dal_backdoor.config import RunConfig, resolve_config
+from dal_backdoor.data.prepare import derive_seed, prepare_data
 from dal_backdoor.errors import CheckpointError, ConfigError
+from dal_backdoor.rundir import load_trained_model
 from dal_backdoor.store import ResultsStore
-from dal_backdoor.train import (
-    Callbacks,
-    derive_seed,
-    fit,
-    load_trained_model,
-    prepare_data,
-)
+from dal_backdoor.train import Callbacks, fit
 
 TIMING = {"train_seconds", "epoch_seconds", "total_train_seconds", "total_seconds"}
 
@@ -171,8 +167,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_saved_model_reproduces_final_metrics(tmp_path: Path) -> None:
+    from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
-    from dal_backdoor.train import load_test_set
     from triggers import create_trigger
 
     cfg = tiny(epochs=2, trigger="global")

@@ -33,14 +33,15 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
 
     from dal_backdoor.cli.progress import pct
     from dal_backdoor.config import resolve_device
+    from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
-    from dal_backdoor.train import load_test_set, load_trained_model
+    from dal_backdoor.rundir import RunDir
     from dal_backdoor.validation import check_number
     from triggers import create_trigger
 
     check_number("batch_size", batch_size, low=1, integer=True)
     dev = resolve_device(device)
-    model, cfg, info = load_trained_model(run_dir, dev)
+    model, cfg, info = RunDir(run_dir).load_model(dev)
     if root is not None:
         cfg = cfg.replace(data_root=root)
     name = trigger if trigger is not None else cfg.trigger

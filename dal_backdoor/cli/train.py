@@ -91,6 +91,7 @@ def command(**opts: Any) -> None:
     """
     from dal_backdoor.cli.progress import RunProgress, summary_table
     from dal_backdoor.config import resolve_config
+    from dal_backdoor.recorder import RunRecorder
     from dal_backdoor.train import fit
 
     cfg = resolve_config(
@@ -118,8 +119,9 @@ def command(**opts: Any) -> None:
     header = (f"[bold]run[/] {cfg.run_id}  {cfg.dataset} / {cfg.loss} / trigger {cfg.trigger}"
               f" / noise {cfg.noise_kind} {cfg.noise_rate:g} / seed {cfg.seed}  on {cfg.device}"
               f" ({cfg.precision})")
-    with RunProgress(console, header=header) as progress:
-        result = fit(cfg, opts["db"], opts["out_dir"], resume=opts["resume"],
+    recorder = RunRecorder(opts["db"], cfg)  # one store connection for the whole run
+    with RunProgress(console, header=header) as progress, recorder:
+        result = fit(cfg, recorder, opts["out_dir"], resume=opts["resume"],
                      keep_checkpoint=opts["keep_checkpoint"], callbacks=progress.callbacks())
     if result.resumed_from == cfg.epochs:
         console.print("[yellow]run was already finished; showing its recorded result[/]")
