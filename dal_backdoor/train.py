@@ -243,9 +243,9 @@ def _recorder(db: str | Path | RunRecorder, cfg: RunConfig
 
 def _reuse_finished(cfg: RunConfig, run_dir: RunDir, recorder: RunRecorder) -> RunResult | None:
     """A finished run in ``run_dir`` (verified), recorded into the store if it is not there."""
-    run_dir.check_belongs_to(cfg.run_id)
     metrics = run_dir.finished_metrics(cfg.run_id)
     if metrics is None:
+        run_dir.check_belongs_to(cfg.run_id)
         return None
     if not recorder.is_finished():
         recorder.finish(metrics["final"], metrics["history"])
