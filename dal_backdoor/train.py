@@ -75,11 +75,13 @@ def build_optimizer(cfg: RunConfig, model: nn.Module
 
 
 def build_loader(cfg: RunConfig, images: Tensor, labels: Tensor, mean: tuple[float, ...],
-                 std: tuple[float, ...]) -> DeviceLoader:
-    """The shuffled, (optionally) augmenting training loader on ``cfg.device``."""
+                 std: tuple[float, ...], *, drop_last: bool = False) -> DeviceLoader:
+    """The shuffled, (optionally) augmenting training loader on ``cfg.device`` (the trainer
+    keeps the last partial batch; ``drop_last`` is for benchmarks that time full batches)."""
     return DeviceLoader(images, labels, batch_size=cfg.batch_size, mean=mean, std=std,
                         device=cfg.device, augment=cfg.augment, shuffle=True,
-                        seed=derive_seed(cfg.seed, "loader"), channels_last=cfg.channels_last)
+                        seed=derive_seed(cfg.seed, "loader"), channels_last=cfg.channels_last,
+                        drop_last=drop_last)
 
 
 def build_training_state(cfg: RunConfig, data: PreparedData) -> TrainingState:
