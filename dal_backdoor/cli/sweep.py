@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.live import Live
 from rich.table import Table
 
 from dal_backdoor.cli.common import console, default_db, default_root, parse_key_values
-from dal_backdoor.experiments import list_grids, list_presets
+from dal_backdoor.experiments import RunSpec, list_grids, list_presets
+
+if TYPE_CHECKING:  # the sweep module imports torch; --help must not
+    from dal_backdoor.sweep import SweepEvent
 
 
 class LiveSweep:
@@ -25,14 +28,14 @@ class LiveSweep:
         self.started = time.monotonic()
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
 
-    def on_sweep_start(self, specs: list[Any], pending: list[Any]) -> None:
+    def on_sweep_start(self, specs: list[RunSpec], pending: list[RunSpec]) -> None:
         self.total = len(specs)
         self.skipped = len(specs) - len(pending)
         self.labels = {s.run_id: s.label for s in specs}
         self.live.start()  # only once the sweep has passed validation
         self.live.update(self._render())
 
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: SweepEvent) -> None:
         label = self.labels.get(event.run_id, event.run_id)
         d = event.data
         if event.kind == "start":
