@@ -27,7 +27,8 @@ def test_the_store_is_opened_on_first_use_and_once(tmp_path: Path) -> None:
         assert recorder.open() is store  # one connection for the whole run
     with ResultsStore(db) as check:
         record = check.get_run(CFG.run_id)
-        assert record.status == "finished" and record.final_metrics == {"clean_acc": 0.75}
+        assert record.status == "finished"
+        assert record.final_metrics == {"clean_acc": 0.75}
         assert [e["clean_acc"] for e in check.epochs(CFG.run_id)] == [0.5, 0.75]
         assert check.manifest(CFG.run_id) == {"num_poison": 3}
         assert record.provenance["device_name"] == provenance("cpu")["device_name"]
@@ -58,7 +59,8 @@ def test_failure_keeps_the_first_error_and_true_device(tmp_path: Path) -> None:
         record_failure(store, gpu_cfg, "worker died: OOM")
         record_failure(store, gpu_cfg, "a later error")
         record = store.get_run(gpu_cfg.run_id)
-        assert record.status == "failed" and record.error == "worker died: OOM"
+        assert record.status == "failed"
+        assert record.error == "worker died: OOM"
         assert record.device_name == "cuda (not probed)"  # not "cpu": the run's device
         store.get_run(gpu_cfg.run_id)  # the caller's store stays open
 
@@ -69,4 +71,5 @@ def test_a_recorder_of_another_run_is_refused(tmp_path: Path) -> None:
     with RunRecorder(tmp_path / "r.db", CFG) as recorder, pytest.raises(
             ValueError, match=f"recorder is for run {CFG.run_id}"):
         fit(CFG.replace(seed=1), recorder, tmp_path / "run")
-    assert not (tmp_path / "r.db").exists() and not (tmp_path / "run").exists()
+    assert not (tmp_path / "r.db").exists()
+    assert not (tmp_path / "run").exists()

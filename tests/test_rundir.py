@@ -168,7 +168,8 @@ def test_evaluate_cli_prints_one_line_for_a_garbage_model(run: Path) -> None:
     result = CliRunner().invoke(cli, ["evaluate", str(run), "--device", "cpu"])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: ")
     assert "model.pt changed after the run finished" in lines[0]
     assert "Traceback" not in result.output
 
@@ -176,6 +177,7 @@ def test_evaluate_cli_prints_one_line_for_a_garbage_model(run: Path) -> None:
 def test_loaded_model_is_the_saved_one(run: Path) -> None:
     model, cfg, info = load_trained_model(run)
     saved = torch.load(run / "model.pt", weights_only=True)
-    assert cfg.run_id == tiny().run_id and info["num_classes"] == 10
+    assert cfg.run_id == tiny().run_id
+    assert info["num_classes"] == 10
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     assert not model.training

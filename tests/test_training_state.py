@@ -30,7 +30,8 @@ def test_state_dict_has_the_checkpoint_keys() -> None:
     cfg = tiny()
     state = build_training_state(cfg, prepare_data(cfg))
     assert set(STATE_KEYS) == LEGACY_KEYS == set(state.state_dict())
-    assert state.state_dict()["epoch"] == 0 and state.state_dict()["run_id"] == cfg.run_id
+    assert state.state_dict()["epoch"] == 0
+    assert state.state_dict()["run_id"] == cfg.run_id
 
 
 def test_save_and_load_continue_the_same_streams(tmp_path: Path) -> None:
@@ -43,11 +44,13 @@ def test_save_and_load_continue_the_same_streams(tmp_path: Path) -> None:
     first.epoch = 1
     first.save(tmp_path / "ckpt.pt")
     saved = TrainingState.read(tmp_path / "ckpt.pt", cfg.run_id)
-    assert saved["format_version"] == FORMAT_VERSION and saved["epoch"] == 1
+    assert saved["format_version"] == FORMAT_VERSION
+    assert saved["epoch"] == 1
 
     second = build_training_state(cfg, data)
     second.load_state_dict(saved)
-    assert second.epoch == 1 and second.history == [row]
+    assert second.epoch == 1
+    assert second.history == [row]
     a = run_epoch(cfg, 2, first.model, first, data, test_images)
     torch.set_rng_state(saved["rng"]["torch"])  # the global stream as it was at the save
     b = run_epoch(cfg, 2, second.model, second, data, test_images)
