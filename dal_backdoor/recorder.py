@@ -85,12 +85,14 @@ class RunRecorder:
     def epoch(self, row: Mapping[str, Any]) -> None:
         self.open().record_epoch(self.run_id, row["epoch"], row)
 
-    def finish(self, final: Mapping[str, Any], history: list[dict[str, Any]]) -> None:
+    def finish(self, final: Mapping[str, Any], history: list[dict[str, Any]],
+               prov: Provenance | None = None) -> None:
         """Mark the run finished; a run this store has never seen (a finished run folder brought
-        to a new store) is first created with its history."""
+        to a new store) is first created with its history and ``prov`` (the provenance the run
+        folder recorded; default: this recorder's)."""
         store = self.open()
         if store.get_run(self.run_id) is None:
-            store.start_run(self.run_id, self.cfg.to_dict(), self.provenance)
+            store.start_run(self.run_id, self.cfg.to_dict(), prov or self.provenance)
             for row in history:
                 store.record_epoch(self.run_id, row["epoch"], row)
         store.finish_run(self.run_id, final)

@@ -20,7 +20,7 @@ import logging
 import pickle
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -103,6 +103,12 @@ class RunDir:
         """The run id config.json names (None when there is no config.json)."""
         saved = self.read_json(CONFIG)
         return None if saved is None else saved.get("run_id")
+
+    def provenance(self) -> Provenance | None:
+        """The provenance config.json recorded (None when it has none)."""
+        saved = self.read_json(CONFIG) or {}
+        prov = saved.get("provenance")
+        return cast("Provenance", prov) if isinstance(prov, dict) else None
 
     def check_belongs_to(self, run_id: str) -> None:
         """Refuse a run directory that belongs to another config."""

@@ -249,8 +249,8 @@ def _reuse_finished(cfg: RunConfig, run_dir: RunDir, recorder: RunRecorder) -> R
     if metrics is None:
         run_dir.check_belongs_to(cfg.run_id)
         return None
-    if not recorder.is_finished():
-        recorder.finish(metrics["final"], metrics["history"])
+    if not recorder.is_finished():  # the store learns the run with the folder's provenance
+        recorder.finish(metrics["final"], metrics["history"], run_dir.provenance())
     return RunResult(cfg.run_id, cfg, run_dir.path, metrics["final"], metrics["history"],
                      resumed_from=cfg.epochs)
 

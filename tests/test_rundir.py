@@ -115,6 +115,14 @@ def strip_hashes(run: Path) -> None:
     edit_json(run / "metrics.json", lambda m: m.pop("sha256"))
 
 
+def test_a_legacy_folder_is_recorded_with_its_own_provenance(run: Path, tmp_path: Path) -> None:
+    strip_hashes(run)
+    edit_json(run / "config.json", lambda c: c["provenance"].update(host="trainer-host"))
+    assert fit(tiny(), tmp_path / "new.db", run).resumed_from == 1
+    with ResultsStore(tmp_path / "new.db") as store:
+        assert store.get_run(tiny().run_id).host == "trainer-host"
+
+
 def test_legacy_folder_with_garbage_model_is_refused(run: Path, tmp_path: Path) -> None:
     strip_hashes(run)
     (run / "model.pt").write_bytes(os.urandom(300))
