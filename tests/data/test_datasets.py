@@ -17,6 +17,7 @@ from dal_backdoor.data import (
     list_datasets,
     stratified_subset_indices,
 )
+from dal_backdoor.data import catalog
 from dal_backdoor.data import datasets as ds_mod
 from dal_backdoor.data.datasets import (
     CIFAR10_CLASSES,
@@ -42,7 +43,7 @@ def no_system_fmnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the Debian fallback directory at an empty tmp dir (tests must not see /usr)."""
     empty = tmp_path / "system-fmnist"
     empty.mkdir()
-    monkeypatch.setattr(ds_mod, "FASHION_MNIST_SYSTEM_DIR", empty)
+    monkeypatch.setattr(catalog, "FASHION_MNIST_SYSTEM_DIR", empty)
     return empty
 
 
