@@ -10,9 +10,9 @@ A trigger is a pure batch operation on images of a fixed shape ``(B, C, H, W)``:
   exact equivalent.
 
 Every trigger is made by :func:`create_trigger` from the declarations of ``triggers.catalog``
-(one class per file, one ``TRIGGERS.add`` line each), describes itself with :meth:`Trigger.describe` (its name and
-every resolved parameter, JSON-serialisable) and is re-created from that description with
-:func:`trigger_from_description`.
+(one class per file, one ``TRIGGERS.add`` line each), describes itself with
+:meth:`Trigger.describe` (its name and every resolved parameter, JSON-serialisable) and is
+re-created from that description with :func:`trigger_from_description`.
 """
 
 from __future__ import annotations

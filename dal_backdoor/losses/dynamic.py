@@ -20,6 +20,7 @@ from dal_backdoor.losses import functional as F
 from dal_backdoor.losses.base import LossModule
 from dal_backdoor.schedules import DALSchedule
 
+
 class DALLoss(LossModule):
     """DAL (``lambda_end`` > 0 or = 0) following a ``DALSchedule``; also serves DGCE.
 

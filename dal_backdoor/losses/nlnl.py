@@ -23,6 +23,7 @@ from dal_backdoor.errors import CheckpointError
 from dal_backdoor.losses import functional as F
 from dal_backdoor.losses.base import LossModule
 
+
 class NLNLLoss(LossModule):
     """Negative learning with ``num_negatives`` complementary labels per sample."""
 

@@ -16,6 +16,7 @@ from dal_backdoor.losses import functional as F
 from dal_backdoor.losses.base import LossModule
 from dal_backdoor.schedules import SRLambdaSchedule
 
+
 class CESRLoss(LossModule):
     """CE+SR with ``lam(t) = lam * rho^floor((t - 1) / r)``; ``current_values() = {"lam"}``."""
 

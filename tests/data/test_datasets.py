@@ -13,12 +13,11 @@ import torch
 
 from dal_backdoor.data import (
     ImageDataset,
+    catalog,
     create_dataset,
     list_datasets,
     stratified_subset_indices,
 )
-from dal_backdoor.data import catalog
-from dal_backdoor.data import datasets as ds_mod
 from dal_backdoor.data.datasets import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
