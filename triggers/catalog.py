@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dal_backdoor.registry import Registry
 from triggers.info import TriggerInfo, TriggerParam
+
+if TYPE_CHECKING:  # torch-free at run time
+    from triggers.base import Trigger
 
 #: The named patterns of the ``local`` trigger (1.0 = white, 0.0 = black).
 NAMED_PATTERNS = ("checkerboard", "inverted-checkerboard", "white", "black")
@@ -32,7 +35,7 @@ def check_trigger_class(name: str, cls: Callable[..., Any], info: TriggerInfo) -
                            f"{cls.__name__}.__init__ parameters {init}")
 
 
-TRIGGERS: Registry[TriggerInfo, Any] = Registry("trigger", on_load=check_trigger_class)
+TRIGGERS: Registry[TriggerInfo, Trigger] = Registry("trigger", on_load=check_trigger_class)
 
 TRIGGERS.add("global", "triggers.global_pattern:GlobalPatternTrigger", TriggerInfo(
     "global",

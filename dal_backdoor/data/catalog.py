@@ -16,9 +16,14 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dal_backdoor.registry import Registry
+
+if TYPE_CHECKING:  # torch-free at run time
+    import torch
+
+    from dal_backdoor.data.datasets import ImageDataset
 
 # Normalisation constants of the authors' code (XiuchuanLi/DAL), per channel.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -146,7 +151,7 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-DATASETS: Registry[DatasetInfo, Any] = Registry("dataset")
+DATASETS: Registry[DatasetInfo, ImageDataset] = Registry("dataset")
 
 DATASETS.add("cifar10", "dal_backdoor.data.datasets:load_cifar10", DatasetInfo(
     "cifar10", "CIFAR-10: 50,000 / 10,000 RGB 32x32 images of 10 classes",
@@ -187,7 +192,7 @@ def list_noise_kinds() -> list[str]:
     return NOISE_KINDS.names()
 
 
-NOISE_KINDS: Registry[NoiseInfo, Any] = Registry("noise kind")
+NOISE_KINDS: Registry[NoiseInfo, tuple[torch.Tensor, float | None]] = Registry("noise kind")
 
 _NOISE = "dal_backdoor.data.noise:"
 NOISE_KINDS.add("none", _NOISE + "_none", NoiseInfo(

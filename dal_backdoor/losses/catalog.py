@@ -12,7 +12,7 @@ line here; the contract tests (``tests/losses/test_contract.py``) then cover it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.losses.info import LossInfo, ParamSpec
@@ -20,12 +20,15 @@ from dal_backdoor.registry import Registry
 from dal_backdoor.schedules import CONVENTIONS
 from dal_backdoor.validation import check_number
 
+if TYPE_CHECKING:  # torch-free at run time
+    from dal_backdoor.losses.base import LossModule
+
 #: Fixed-point rounds of BTL's tempered softmax (Amid et al.; authors' code).
 BTL_NUM_ITERS = 5
 #: DAL's bootstrap terms (``functional.dal``).
 BOOTSTRAPS = ("max", "entropy")
 
-LOSSES: Registry[LossInfo, Any] = Registry("loss")
+LOSSES: Registry[LossInfo, LossModule] = Registry("loss")
 
 _STATIC = "dal_backdoor.losses.static:"
 
@@ -197,7 +200,7 @@ def create_loss(
     total_epochs: int | None = None,
     seed: int = 0,
     **hparams: Any,
-) -> Any:
+) -> LossModule:
     """Build loss ``name`` for ``num_classes`` classes as a ``LossModule`` (an ``nn.Module``).
 
     Missing hyper-parameters take their defaults (``loss_info(name)``; for the Table 1 losses

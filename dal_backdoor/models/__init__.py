@@ -10,10 +10,13 @@ one as it was) when ``seed`` is given. Importing this package imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_number
+
+if TYPE_CHECKING:  # torch-free at run time
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class ModelInfo:
     summary: str
 
 
-MODELS: Registry[ModelInfo, Any] = Registry("model")
+MODELS: Registry[ModelInfo, nn.Module] = Registry("model")
 MODELS.add("resnet18", "dal_backdoor.models.resnet:resnet18", ModelInfo(
     "resnet18", "ResNet18, CIFAR variant (3x3 stem, stride 1, no max-pool)"))
 MODELS.add("resnet34", "dal_backdoor.models.resnet:resnet34", ModelInfo(
@@ -43,7 +46,7 @@ def create_model(
     in_channels: int = 3,
     width: int = 64,
     seed: int | None = None,
-) -> Any:
+) -> nn.Module:
     """Build model ``name`` (an ``nn.Module``) with ``num_classes`` outputs, ``in_channels``
     input channels and base width ``width`` (64 is the paper's ResNet18). Invalid values raise
     ``ConfigError``."""
