@@ -37,8 +37,10 @@ def test_decorator_and_add_make_the_same_entry() -> None:
 def test_unknown_name_lists_the_choices() -> None:
     reg: Registry[str, int] = Registry("widget")
     reg.add("x", lambda: 1, "i")
-    with pytest.raises(ConfigError, match="widget='y' is not allowed; allowed: x|widget.*y.*x"):
+    with pytest.raises(ConfigError, match="^unknown widget 'y'; allowed: x$"):
         reg.info("y")
+    with pytest.raises(ConfigError, match="^unknown widget 'y'; allowed: x$"):
+        reg.create("y")
 
 
 def test_duplicates_and_mismatched_info_are_programming_errors() -> None:
