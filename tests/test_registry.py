@@ -64,7 +64,7 @@ def test_string_factories_are_imported_on_first_use_and_checked() -> None:
     module = "tests.registry_target_module"
     sys.modules.pop(module, None)
     seen: list[str] = []
-    reg: Registry[str, object] = Registry("thing", on_load=lambda n, f, i: seen.append(n))
+    reg: Registry[str, object] = Registry("thing", on_load=lambda n, _f, _i: seen.append(n))
     reg.add("join", "os.path:join", "joins paths")
     reg.add("lazy", f"{module}:VALUE", "never loaded")
     assert reg.names() == ["join", "lazy"] and seen == []

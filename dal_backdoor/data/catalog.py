@@ -172,7 +172,7 @@ DATASETS.add("fashion-mnist", "dal_backdoor.data.datasets:load_fashion_mnist", D
 DATASETS.add("synthetic", "dal_backdoor.data.datasets:load_synthetic", DatasetInfo(
     "synthetic", "a seeded synthetic task (dal_backdoor.data.synthetic); needs no files",
     10, (32, 32), 3, (SYNTHETIC_MEAN,) * 3, (SYNTHETIC_STD,) * 3,
-    tuple(f"class{i}" for i in range(10)), present=lambda root: True,
+    tuple(f"class{i}" for i in range(10)), present=lambda _root: True,
     options=("num_samples", "num_classes", "image_size", "channels", "seed"),
 ))
 

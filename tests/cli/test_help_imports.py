@@ -50,3 +50,20 @@ def test_help_lists_registry_choices_without_torch() -> None:
     full = subprocess.run([sys.executable, "-m", "dal_backdoor", "train", "--help"],
                           capture_output=True, text=True, timeout=120, check=True).stdout
     assert "fashion-mnist" in full and "nce_agce" in full and "symmetric" in full
+
+
+def test_registry_names_and_infos_load_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from dal_backdoor.data import DATASETS, NOISE_KINDS\n"
+        "from dal_backdoor.experiments import GRIDS, PRESETS\n"
+        "from dal_backdoor.losses import LOSSES\n"
+        "from dal_backdoor.models import MODELS\n"
+        "from triggers import TRIGGERS\n"
+        "regs = (DATASETS, NOISE_KINDS, GRIDS, PRESETS, LOSSES, MODELS, TRIGGERS)\n"
+        "assert all(r.infos() for r in regs)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
