@@ -195,8 +195,7 @@ def resolve_config(
     are then overridden by ``loss_overrides``; the result is checked by building the loss once.
     Registries (data sets, losses, noise kinds, triggers, models) validate the names.
     """
-    from dal_backdoor.data import list_datasets
-    from dal_backdoor.data.noise import list_noise_kinds
+    from dal_backdoor.data.catalog import dataset_info, list_datasets, list_noise_kinds
     from dal_backdoor.losses import create_loss, list_losses, preset
     from dal_backdoor.models import list_models
     from triggers import list_triggers
@@ -245,7 +244,8 @@ def resolve_config(
         if value is not None:
             check_number(name, value, low=1, integer=True)
     # Building the loss validates every hyper-parameter (names and ranges) with a clear message.
-    create_loss(loss, num_classes=known_num_classes(dataset, cfg.dataset_params),
+    num_classes = dataset_info(dataset, cfg.dataset_params).num_classes
+    create_loss(loss, num_classes=num_classes,
                 total_epochs=cfg.epochs, seed=cfg.seed, **params)
     return cfg
 
@@ -257,10 +257,3 @@ def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
                           + ", ".join(NOISE_PARAM_KEYS))
     return dict(params)
-
-
-def known_num_classes(dataset: str, dataset_params: dict[str, Any]) -> int:
-    """Number of classes of a data set without loading it (used for early validation)."""
-    if dataset == "cifar100":
-        return 100
-    return int(dataset_params.get("num_classes", 10))

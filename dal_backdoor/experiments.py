@@ -21,10 +21,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dal_backdoor.config import RunConfig, resolve_config
+from dal_backdoor.data.catalog import dataset_present
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.paper_values import NOISE_SETTINGS
 from dal_backdoor.registry import Registry
@@ -57,15 +57,9 @@ class Grid:
         return n
 
 
-GRIDS: Registry[Grid] = Registry("grid")
+GRIDS: Registry[Grid, None] = Registry("grid")  # info only: a grid is its own description
 
-
-def _register_grid(grid: Grid) -> Grid:
-    GRIDS.register(grid.name)(lambda: grid)
-    return grid
-
-
-_register_grid(Grid(
+GRIDS.add("table6", None, Grid(
     name="table6",
     description="Table 6: backdoor attack (100 poisons, target class 7) on CE, GCE and DAL",
     kind="backdoor",
@@ -74,7 +68,7 @@ _register_grid(Grid(
     fixed={"num_poison": 100, "target_class": 7},
 ))
 for _name, _dataset in (("table2", "cifar10"), ("table3", "cifar100")):
-    _register_grid(Grid(
+    GRIDS.add(_name, None, Grid(
         name=_name,
         description=f"Table {_name[-1]}: {_dataset} test accuracy under label noise, 13 losses",
         kind="noise",
@@ -88,19 +82,17 @@ def list_grids() -> list[str]:
 
 
 def get_grid(name: str) -> Grid:
-    return GRIDS.create(name)
+    return GRIDS.info(name)
 
 
 # -- presets -----------------------------------------------------------------------------------
 
-def dataset_present(name: str, root: str | Path) -> bool:
-    """Whether a data set's files are on disk (torchvision's layout under ``root``)."""
-    root = Path(root)
-    if name == "cifar10":
-        return (root / "cifar-10-batches-py" / "data_batch_1").exists()
-    if name == "cifar100":
-        return (root / "cifar-100-python" / "train").exists()
-    return True
+@dataclass(frozen=True)
+class PresetInfo:
+    """A preset's name and what it changes, in one line."""
+
+    name: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -112,13 +104,12 @@ class Preset:
     settings: Callable[[str, str], dict[str, Any] | None]  # (paper dataset, data root) -> fields
 
 
-PRESETS: Registry[Preset] = Registry("preset")
+# Declared in this order (the order of ``list_presets``); the factory is the settings function.
+PRESETS: Registry[PresetInfo, dict[str, Any] | None] = Registry("preset")
 
 
-def _register_preset(preset: Preset) -> None:
-    PRESETS.register(preset.name)(lambda: preset)
-
-
+@PRESETS.register("paper", PresetInfo(
+    "paper", "the paper's setup: ResNet18 (width 64), 150 epochs, full data, lr 0.01, crop + flip"))
 def _paper(dataset: str, root: str) -> dict[str, Any]:
     return {"dataset": dataset, "width": 64, "epochs": 150, "lr": 0.01, "batch_size": 128,
             "augment": True}
@@ -135,6 +126,10 @@ _SMALL_CPU = {"width": 8, "epochs": 8, "lr": 0.05, "batch_size": 128, "augment":
 _CI_CPU = {**_SMALL_CPU, "epochs": 6}
 
 
+@PRESETS.register("small", PresetInfo(
+    "small", "2-core CPU: Fashion-MNIST (or a CIFAR subset when present), 10k training images, "
+    "width 8, 8 epochs, lr 0.05, no augmentation; CIFAR-100 rows only when CIFAR-100 is "
+    "present"))
 def _small(dataset: str, root: str) -> dict[str, Any] | None:
     if dataset_present(dataset, root):
         return {"dataset": dataset, **_SMALL_CPU, "width": 16, "epochs": 15}
@@ -143,19 +138,13 @@ def _small(dataset: str, root: str) -> dict[str, Any] | None:
     return None
 
 
+@PRESETS.register("ci", PresetInfo(
+    "ci", "smallest run that robustly shows the effect: as small but 6 epochs (CIFAR-10 row on "
+    "Fashion-MNIST only)"))
 def _ci(dataset: str, root: str) -> dict[str, Any] | None:
     if dataset == "cifar10":
         return {"dataset": "fashion-mnist", **_CI_CPU}
     return None
-
-
-_register_preset(Preset("paper", "the paper's setup: ResNet18 (width 64), 150 epochs, full data, "
-                        "lr 0.01, crop + flip", _paper))
-_register_preset(Preset("small", "2-core CPU: Fashion-MNIST (or a CIFAR subset when present), "
-                        "10k training images, width 8, 8 epochs, lr 0.05, no augmentation; "
-                        "CIFAR-100 rows only when CIFAR-100 is present", _small))
-_register_preset(Preset("ci", "smallest run that robustly shows the effect: as small but 6 "
-                        "epochs (CIFAR-10 row on Fashion-MNIST only)", _ci))
 
 
 def list_presets() -> list[str]:
@@ -163,7 +152,8 @@ def list_presets() -> list[str]:
 
 
 def get_preset(name: str) -> Preset:
-    return PRESETS.create(name)
+    info = PRESETS.info(name)
+    return Preset(info.name, info.description, PRESETS.get(name))
 
 
 # -- expansion ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dal_backdoor import paper_values
 from dal_backdoor.config import NON_IDENTITY_FIELDS
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import get_grid
+from dal_backdoor.metrics import METRICS, as_percent
 
 FORMATS = ("rich", "md", "csv", "json", "latex")
 
@@ -105,10 +106,6 @@ class Report:
 
 # -- building ------------------------------------------------------------------------------------
 
-def _pct(value: Any) -> float | None:
-    return None if value is None else 100.0 * float(value)
-
-
 def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     """Lay out finished runs as the paper's table for ``grid_name``."""
     grid = get_grid(grid_name)
@@ -172,7 +169,7 @@ def _table6_layout(grid: Any, runs: list[RunRow]):
     for run in runs:
         row = f"{run.cell['dataset']}/{run.cell['loss']}"
         for metric, key in (("acc", "clean_acc"), ("ASR", "asr")):
-            value = _pct(run.final.get(key))
+            value = as_percent(run.final.get(key))
             if value is not None:
                 values.setdefault((row, f"{run.cell['trigger']} {metric}"), []).append(value)
     paper = {}
@@ -189,7 +186,7 @@ def _noise_layout(grid: Any, runs: list[RunRow]):
     columns = list(grid.axes["noise"])
     values: dict[tuple[str, str], list[float]] = {}
     for run in runs:
-        value = _pct(run.final.get("clean_acc"))
+        value = as_percent(run.final.get("clean_acc"))
         if value is not None:
             values.setdefault((run.cell["loss"], run.cell["noise"]), []).append(value)
     table = paper_values.TABLE2 if grid.axes["dataset"] == ("cifar10",) else paper_values.TABLE3
@@ -344,9 +341,8 @@ def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list
             group = [r for r in runs if r.cell["dataset"] == dataset and r.cell[panel_key] == panel]
             if not group:
                 continue
-            metrics = [("clean_acc", "clean test accuracy (%)")]
-            if grid.kind == "backdoor":
-                metrics.append(("asr", "attack success rate (%)"))
+            keys = ("clean_acc", "asr") if grid.kind == "backdoor" else ("clean_acc",)
+            metrics = [(key, f"{METRICS[key].label} (%)") for key in keys]
             fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4),
                                      squeeze=False)
             for ax, (key, ylabel) in zip(axes[0], metrics, strict=True):

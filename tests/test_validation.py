@@ -5,7 +5,6 @@ import math
 import pytest
 
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_choice, check_number
 
 
@@ -37,19 +36,3 @@ def test_check_choice() -> None:
     assert check_choice("loss", "ce", ["ce", "gce"]) == "ce"
     with pytest.raises(ConfigError, match="unknown loss 'foo'; allowed: ce, gce"):
         check_choice("loss", "foo", ["ce", "gce"])
-
-
-def test_registry_round_trip_and_errors() -> None:
-    reg: Registry[int] = Registry("widget")
-
-    @reg.register("double")
-    def _double(x: int) -> int:
-        return 2 * x
-
-    assert reg.names() == ["double"]
-    assert reg.create("double", 4) == 8
-    assert "double" in reg
-    with pytest.raises(ConfigError, match="unknown widget 'triple'; allowed: double"):
-        reg.create("triple", 1)
-    with pytest.raises(RuntimeError, match="registered twice"):
-        reg.register("double")(_double)

@@ -15,41 +15,39 @@ Usage::
     trig = create_trigger("local", image_size=32, channels=3)
     same = trigger_from_description(trig.describe())
 
-Adding a trigger is one file: a module in this package with a :class:`Trigger` subclass
-decorated with ``@register_trigger("name")``; every module here is imported on import.
+Every trigger is declared once in ``triggers.catalog`` (name, class, ``TriggerInfo``). Importing
+this package (and listing triggers) does not import torch; the trigger classes and
+``create_trigger`` load on first access.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
+from typing import Any
 
-from triggers.base import (
-    Trigger,
-    TriggerInfo,
-    TriggerParam,
-    create_trigger,
-    float_to_uint8,
-    list_triggers,
-    register_trigger,
-    resolve_image_size,
-    trigger_from_description,
-    trigger_info,
-)
-from triggers.global_pattern import GlobalPatternTrigger
-from triggers.local import LocalTrigger
+from triggers.catalog import TRIGGERS, list_triggers, trigger_info
+from triggers.info import TriggerInfo, TriggerParam
 
-
-def _import_trigger_modules() -> None:
-    """Import every module of this package so that their ``@register_trigger`` classes exist."""
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name != "base":
-            importlib.import_module(f"{__name__}.{info.name}")
+# Torch-using names, imported when first used (keeps ``dal-backdoor --help`` free of torch).
+_LAZY = {
+    "GlobalPatternTrigger": "triggers.global_pattern",
+    "LocalTrigger": "triggers.local",
+    "Trigger": "triggers.base",
+    "create_trigger": "triggers.base",
+    "float_to_uint8": "triggers.base",
+    "resolve_image_size": "triggers.base",
+    "trigger_from_description": "triggers.base",
+}
 
 
-_import_trigger_modules()
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "TRIGGERS",
     "GlobalPatternTrigger",
     "LocalTrigger",
     "Trigger",
@@ -58,7 +56,6 @@ __all__ = [
     "create_trigger",
     "float_to_uint8",
     "list_triggers",
-    "register_trigger",
     "resolve_image_size",
     "trigger_from_description",
     "trigger_info",

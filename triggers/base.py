@@ -1,4 +1,4 @@
-"""The trigger interface and registry of dal-backdoor's ``triggers`` package.
+"""The trigger interface and creation functions of dal-backdoor's ``triggers`` package.
 
 A trigger is a pure batch operation on images of a fixed shape ``(B, C, H, W)``:
 
@@ -9,46 +9,30 @@ A trigger is a pure batch operation on images of a fixed shape ``(B, C, H, W)``:
   [0, 255]), so the two paths agree by construction; a subclass may override it with a faster
   exact equivalent.
 
-Every trigger is made by :func:`create_trigger` from a registry (one decorated class per file,
-see :func:`register_trigger`), describes itself with :meth:`Trigger.describe` (its name and
-every resolved parameter, JSON-serialisable) and is re-created from that description with
-:func:`trigger_from_description`.
+Every trigger is made by :func:`create_trigger` from the declarations of ``triggers.catalog``
+(one class per file, one ``TRIGGERS.add`` line each), describes itself with
+:meth:`Trigger.describe` (its name and every resolved parameter, JSON-serialisable) and is
+re-created from that description with :func:`trigger_from_description`.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_number
+from triggers.catalog import TRIGGERS
+from triggers.info import TriggerInfo, TriggerParam
+
+__all__ = ["Trigger", "TriggerInfo", "TriggerParam", "create_trigger", "float_to_uint8",
+           "resolve_image_size", "trigger_from_description"]
 
 _MAX_SIDE = 4096
 _MAX_CHANNELS = 64
-
-
-@dataclass(frozen=True)
-class TriggerParam:
-    """One parameter of a trigger: its name, default (as shown to users) and meaning."""
-
-    name: str
-    default: Any
-    help: str
-
-
-@dataclass(frozen=True)
-class TriggerInfo:
-    """What ``dal-backdoor triggers`` shows: name, one-line summary and parameters."""
-
-    name: str
-    summary: str
-    params: tuple[TriggerParam, ...]
 
 
 def resolve_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -69,14 +53,13 @@ def resolve_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
 class Trigger:
     """Base class: a stamp for images of shape ``(B, channels, *image_size)``.
 
-    Subclasses set ``name`` (done by :func:`register_trigger`), ``PARAMS`` (every keyword
-    argument of ``__init__`` after ``image_size`` and ``channels``, with the default shown to
-    users and its meaning), implement :meth:`_apply_float` and :meth:`params`, and keep their
-    state read-only after ``__init__``.
+    Subclasses set ``name`` (the name they are declared under in ``triggers.catalog``, whose
+    ``TriggerInfo`` lists every keyword argument of ``__init__`` after ``image_size`` and
+    ``channels``), implement :meth:`_apply_float` and :meth:`params`, and keep their state
+    read-only after ``__init__``.
     """
 
     name: ClassVar[str] = ""
-    PARAMS: ClassVar[tuple[TriggerParam, ...]] = ()
 
     def __init__(self, image_size: int | Sequence[int], channels: int) -> None:
         self.image_size: tuple[int, int] = resolve_image_size(image_size)
@@ -169,46 +152,7 @@ def float_to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
-# -- registry ----------------------------------------------------------------------------------
-
-_TRIGGERS: Registry[Trigger] = Registry("trigger")
-
-T = TypeVar("T", bound=type[Trigger])
-
-
-def register_trigger(name: str) -> Callable[[T], T]:
-    """Class decorator: register a :class:`Trigger` subclass under ``name``."""
-
-    def decorator(cls: T) -> T:
-        _check_params_match_init(cls)
-        cls.name = name
-        _TRIGGERS.register(name)(cls)
-        return cls
-
-    return decorator
-
-
-def _check_params_match_init(cls: type[Trigger]) -> None:
-    """A trigger's PARAMS must list exactly its keyword arguments (a programming error if not)."""
-    init = [p for p in inspect.signature(cls.__init__).parameters
-            if p not in {"self", "image_size", "channels"}]
-    listed = [p.name for p in cls.PARAMS]
-    if init != listed:
-        raise RuntimeError(f"{cls.__name__}.PARAMS {listed} != __init__ parameters {init}")
-
-
-def list_triggers() -> list[str]:
-    """Names accepted by :func:`create_trigger`, sorted."""
-    return sorted(_TRIGGERS.names())
-
-
-def trigger_info(name: str) -> TriggerInfo:
-    """A trigger's one-line summary (first docstring line) and its parameters."""
-    cls = _TRIGGERS.get(name)
-    doc = inspect.getdoc(cls) or ""
-    summary = doc.strip().splitlines()[0] if doc.strip() else ""
-    return TriggerInfo(name=name, summary=summary, params=tuple(cls.PARAMS))  # type: ignore[attr-defined]
-
+# -- creation ---------------------------------------------------------------------------------
 
 def create_trigger(
     name: str, image_size: int | Sequence[int], channels: int, **params: Any
@@ -218,8 +162,8 @@ def create_trigger(
     Unknown names and unknown parameters raise a one-line ConfigError listing what is allowed;
     bad parameter values raise the trigger's own ConfigError.
     """
-    cls = _TRIGGERS.get(name)
-    allowed = [p.name for p in cls.PARAMS]  # type: ignore[attr-defined]
+    cls = TRIGGERS.get(name)
+    allowed = list(TRIGGERS.info(name).param_names)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ConfigError(f"{name} trigger has no parameter {', '.join(map(repr, unknown))}; "

@@ -31,7 +31,7 @@ import torch
 
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.validation import check_number
-from triggers.base import Trigger, TriggerParam, register_trigger
+from triggers.base import Trigger
 
 DEFAULT_AMPLITUDE = 64 / 255
 NUM_GRATINGS = 4
@@ -100,7 +100,6 @@ def _amplitude(value: Any) -> float:
     return float(check_number("global trigger amplitude", value, low=0, high=1, low_open=True))
 
 
-@register_trigger("global")
 class GlobalPatternTrigger(Trigger):
     """A faint zero-mean grating pattern (default amplitude 64/255) added to the whole image.
 
@@ -108,12 +107,7 @@ class GlobalPatternTrigger(Trigger):
     clipped to [0, 1].
     """
 
-    PARAMS = (
-        TriggerParam("amplitude", "64/255", "peak change of a pixel, in (0, 1] (or text like "
-                                            "32/255)"),
-        TriggerParam("seed", 0, "seed of the pattern (SplitMix64; same pattern everywhere)"),
-        TriggerParam("border", 2, "width of the untouched frame in pixels"),
-    )
+    name = "global"  # declared with its TriggerInfo in triggers.catalog
 
     def __init__(
         self,

@@ -17,9 +17,10 @@ import torch
 
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.validation import check_number
-from triggers.base import Trigger, TriggerParam, float_to_uint8, register_trigger
+from triggers.base import Trigger, float_to_uint8
+from triggers.catalog import NAMED_PATTERNS
 
-NAMED_PATTERNS = ("checkerboard", "inverted-checkerboard", "white", "black")
+__all__ = ["NAMED_PATTERNS", "LocalTrigger", "named_pattern"]
 
 
 def named_pattern(name: str, size: int) -> list[list[float]]:
@@ -59,7 +60,6 @@ def _explicit_pattern(pattern: Any, size: int) -> list[list[float]]:
             for row in pattern]
 
 
-@register_trigger("local")
 class LocalTrigger(Trigger):
     """A small patch (default: 3x3 checkerboard) replacing pixels near the bottom-right corner.
 
@@ -67,15 +67,7 @@ class LocalTrigger(Trigger):
     channel; by default ``top = H - margin - size`` and ``left = W - margin - size``.
     """
 
-    PARAMS = (
-        TriggerParam("size", 3, "side of the square patch in pixels"),
-        TriggerParam("margin", 2, "pixels between the patch and the bottom/right image edges"),
-        TriggerParam("top", None, "explicit first row of the patch (overrides margin)"),
-        TriggerParam("left", None, "explicit first column of the patch (overrides margin)"),
-        TriggerParam("pattern", "checkerboard",
-                     f"{', '.join(NAMED_PATTERNS)}, or a size x size grid in [0, 1] "
-                     "(1 = white) as a list or JSON text"),
-    )
+    name = "local"  # declared with its TriggerInfo in triggers.catalog
 
     def __init__(
         self,

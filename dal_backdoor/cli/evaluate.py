@@ -31,10 +31,10 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     ASR_true (drop images whose true label is the target) and robust accuracy."""
     from rich.table import Table
 
-    from dal_backdoor.cli.progress import pct
     from dal_backdoor.config import resolve_device
     from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
+    from dal_backdoor.metrics import BACKDOOR_RATES, METRICS, fmt_counts, fmt_percent
     from dal_backdoor.rundir import RunDir
     from dal_backdoor.validation import check_number
     from triggers import create_trigger
@@ -62,13 +62,7 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     table.add_column("metric")
     table.add_column("%", justify="right")
     table.add_column("counts", justify="right")
-    rows = [("clean accuracy", "clean_acc", "clean_correct", "clean_total")]
-    if trig is not None:
-        rows += [("ASR (paper: drop images predicted as target)", "asr", "asr_hits", "asr_total"),
-                 ("ASR_true (drop images labelled target)", "asr_true", "asr_true_hits",
-                  "asr_true_total"),
-                 ("robust accuracy", "robust_acc", "robust_correct", "robust_total")]
-    for label, key, hits, total in rows:
-        count = ("" if metrics.get(hits) is None else f"{metrics[hits]}/{metrics[total]}")
-        table.add_row(label, pct(metrics.get(key)), count)
+    for key in ("clean_acc", *(BACKDOOR_RATES if trig is not None else ())):
+        table.add_row(METRICS[key].label, fmt_percent(metrics.get(key), sign=False),
+                      fmt_counts(metrics, key))
     console.print(table)

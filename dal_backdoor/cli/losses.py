@@ -69,13 +69,22 @@ def _schedule_epochs(total: int, t0: float | None) -> list[int]:
     return sorted(epochs)
 
 
+def _num_classes(dataset: str) -> int:
+    """Classes of ``dataset`` when it is a known data set, else of Table 1's fallback column
+    (CIFAR-10; e.g. for the Table 1 columns animal10n and webvision)."""
+    from dal_backdoor.data.catalog import DATASETS, dataset_info
+    from dal_backdoor.losses.presets import FALLBACK_COLUMN
+
+    return dataset_info(dataset if dataset in DATASETS else FALLBACK_COLUMN).num_classes
+
+
 def _detail(name: str, dataset: str, epochs: int, overrides: dict[str, Any]) -> None:
     from rich.table import Table
 
     from dal_backdoor.losses import COLUMNS, create_loss, loss_info, preset, preset_column
 
     info = loss_info(name)  # ConfigError listing the names if unknown
-    num_classes = 100 if preset_column(name, dataset) == "cifar100" else 10
+    num_classes = _num_classes(dataset)
     hparams = {**preset(name, dataset), **overrides}
     loss = create_loss(name, num_classes, total_epochs=epochs, **hparams)  # validates --param
     out = _out()

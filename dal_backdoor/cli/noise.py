@@ -22,7 +22,7 @@ _TOP_OFF_DIAGONAL = 10
               type=click.Choice(registry_names("dal_backdoor.data", "list_datasets")),
               help="Data set whose training labels get the noise.")
 @click.option("--kind", default="symmetric", show_default=True,
-              type=click.Choice(registry_names("dal_backdoor.data.noise", "list_noise_kinds")),
+              type=click.Choice(registry_names("dal_backdoor.data", "list_noise_kinds")),
               help="Noise model (cifar-n reads real human labels from --cifar-n-file).")
 @click.option("--rate", type=float, default=0.4, show_default=True,
               help="Noise rate in [0, 1) (ignored by cifar-n, whose rate is measured).")

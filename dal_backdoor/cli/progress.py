@@ -15,10 +15,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from dal_backdoor.metrics import (
+    BACKDOOR_RATES,
+    METRICS,
+    fmt_counts,
+    fmt_metric,
+    fmt_percent,
+    status_line,
+)
+
 
 def pct(value: float | None) -> str:
-    """A fraction as a percentage with two decimals, '-' for missing values."""
-    return "-" if value is None else f"{100 * value:.2f}"
+    """A fraction as a percentage with two decimals (no % sign), '-' for missing values."""
+    return fmt_percent(value, sign=False)
 
 
 class RunProgress:
@@ -61,18 +70,14 @@ class RunProgress:
         self.progress.update(self._batches, completed=done, total=total)
 
     def _epoch_end(self, m: dict[str, Any]) -> None:
-        status = f"loss {m['train_loss']:.4f}  clean acc {pct(m.get('clean_acc'))}%"
-        if m.get("asr") is not None:
-            status += f"  ASR {pct(m['asr'])}%"
-        if m.get("q") is not None:
-            status += f"  q {m['q']:.3f}"
-        if m.get("lam") is not None:
-            status += f"  λ {m['lam']:.3f}"
-        self.progress.update(self._epochs, advance=1, status=status)
+        self.progress.update(self._epochs, advance=1, status=status_line(m))
+
+
+_GROUPS = ("clean", "noisy", "poisoned")
 
 
 def summary_table(result: Any) -> Table:
-    """Final metrics of one run, with the counts behind each rate."""
+    """Final metrics of one run, with the counts behind each rate (labels from ``metrics``)."""
     f = result.final_metrics
     table = Table(title=f"run {result.run_id}: {result.config.loss} on {result.config.dataset}",
                   show_header=True, header_style="bold")
@@ -80,26 +85,19 @@ def summary_table(result: Any) -> Table:
     table.add_column("value", justify="right")
     table.add_column("counts", justify="right")
 
-    def counts(hits: str, total: str) -> str:
-        if f.get(hits) is None or f.get(total) is None:
-            return ""
-        return f"{f[hits]}/{f[total]}"
+    def row(name: str, counts: str = "") -> None:
+        m = METRICS[name]
+        unit = " %" if m.kind == "rate" else ""
+        value = pct(f.get(name)) if m.kind == "rate" else fmt_metric(name, f.get(name))
+        table.add_row(f"{m.label}{unit}", value, counts)
 
-    table.add_row("clean test accuracy %", pct(f.get("clean_acc")),
-                  counts("clean_correct", "clean_total"))
-    if result.config.trigger != "none":
-        table.add_row("attack success rate % (paper)", pct(f.get("asr")),
-                      counts("asr_hits", "asr_total"))
-        table.add_row("ASR % (true label != target)", pct(f.get("asr_true")),
-                      counts("asr_true_hits", "asr_true_total"))
-        table.add_row("robust accuracy %", pct(f.get("robust_acc")),
-                      counts("robust_correct", "robust_total"))
-    table.add_row("train accuracy (observed labels) %", pct(f.get("train_acc")), "")
-    for group in ("clean", "noisy", "poisoned"):
+    rates = ("clean_acc", *(BACKDOOR_RATES if result.config.trigger != "none" else ()))
+    for rate in rates:
+        row(rate, fmt_counts(f, rate))
+    row("train_acc")
+    for group in _GROUPS:
         if f.get(f"num_{group}"):
-            table.add_row(f"  on {group} training samples %", pct(f.get(f"train_acc_{group}")),
-                          str(f[f"num_{group}"]))
-    table.add_row("final train loss", f"{f['train_loss']:.4f}", "")
-    table.add_row("epochs", str(f.get("epochs_done")), "")
-    table.add_row("training time (s)", f"{f.get('total_train_seconds', 0.0):.1f}", "")
+            row(f"train_acc_{group}", str(f[f"num_{group}"]))
+    for name in ("train_loss", "epochs_done", "total_train_seconds"):
+        row(name)
     return table

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -11,37 +9,21 @@ import click
 from rich.markup import escape
 
 from dal_backdoor.cli.common import console, default_db
+from dal_backdoor.metrics import fmt_metric, fmt_percent
 
-RATE_KEYS = frozenset({"clean_acc", "asr", "asr_true", "robust_acc", "train_acc", "poison_fit"})
 STATUS_STYLE = {"running": "yellow", "finished": "green", "failed": "red"}
 SHORT_ID = 8
 
 
 def fmt_value(key: str, value: Any) -> str:
-    """Rates (fractions) as percentages, other floats with 4 significant digits, '-' if missing
-    (escaped for rich markup)."""
-    return escape(_plain(key, value))
-
-
-def _plain(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if key in RATE_KEYS and isinstance(value, (int, float)) and math.isfinite(value):
-        return f"{100 * value:.2f}%"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+    """A config or metric value as text (``dal_backdoor.metrics.fmt_metric``: rates as
+    percentages), escaped for rich markup."""
+    return escape(fmt_metric(key, value))
 
 
 def fmt_pct(value: Any) -> str:
-    """A fraction as a percentage with two decimals (no % sign), '-' when missing."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return "-"
-    return f"{100 * value:.2f}"
+    """A fraction as a percentage with two decimals (no % sign: the column says so)."""
+    return fmt_percent(value, sign=False)
 
 
 def fmt_noise(config: dict[str, Any]) -> str:

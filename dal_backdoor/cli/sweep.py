@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dal_backdoor.cli.common import console, default_db, default_root, parse_key_values
 from dal_backdoor.experiments import RunSpec, list_grids, list_presets
+from dal_backdoor.metrics import rates_line
 
 if TYPE_CHECKING:  # the sweep module imports torch; --help must not
     from dal_backdoor.sweep import SweepEvent
@@ -41,17 +42,13 @@ class LiveSweep:
         if event.kind == "start":
             self.active[event.run_id] = f"{label}: starting at epoch {d.get('first_epoch', 1)}"
         elif event.kind == "epoch":
-            status = f"{label}: epoch {d['epoch']}/{d['epochs']}  acc {_pct(d.get('clean_acc'))}"
-            if d.get("asr") is not None:
-                status += f"  ASR {_pct(d['asr'])}"
-            self.active[event.run_id] = status
+            self.active[event.run_id] = (f"{label}: epoch {d['epoch']}/{d['epochs']}  "
+                                         f"{rates_line(d)}")
         elif event.kind == "end":
             self.active.pop(event.run_id, None)
             if d.get("status") == "finished":
                 self.done += 1
-                line = f"[green]done[/] {label}  acc {_pct(d.get('clean_acc'))}"
-                if d.get("asr") is not None:
-                    line += f"  ASR {_pct(d['asr'])}"
+                line = f"[green]done[/] {label}  {rates_line(d)}"
             else:
                 self.failed += 1
                 line = f"[red]failed[/] {label}: {d.get('error')}"
@@ -68,10 +65,6 @@ class LiveSweep:
         for status in self.active.values():
             table.add_row(f"  {status}")
         return table
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 @click.command()

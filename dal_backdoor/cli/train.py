@@ -33,7 +33,7 @@ from dal_backdoor.cli.common import (
 @click.option("--param", "loss_params", multiple=True, metavar="K=V",
               help="Override a hyper-parameter of the loss's Table 1 preset, e.g. q=0.7.")
 @click.option("--noise-kind", default="none", show_default=True,
-              type=click.Choice(registry_names("dal_backdoor.data.noise", "list_noise_kinds",
+              type=click.Choice(registry_names("dal_backdoor.data", "list_noise_kinds",
                                                ("none",))),
               help="Synthetic label noise (or real CIFAR-N labels).")
 @click.option("--noise-rate", type=float, default=0.0, show_default=True,

@@ -1,26 +1,54 @@
 """Data: image sets as uint8 tensors, a device-resident loader, seeded label noise.
 
-``create_dataset(name, root, train)`` loads CIFAR-10/100, Fashion-MNIST or the synthetic task;
-``DeviceLoader`` serves normalised (optionally augmented) batches from the chosen device;
-``make_noisy_labels`` corrupts labels. Poisoning lives in ``dal_backdoor.data.poison``.
+``dal_backdoor.data.catalog`` declares every data set (with its facts: ``dataset_info``) and
+noise kind; ``create_dataset(name, root, train)`` loads CIFAR-10/100, Fashion-MNIST or the
+synthetic task; ``DeviceLoader`` serves normalised (optionally augmented) batches from the
+chosen device; ``make_noisy_labels`` corrupts labels. Poisoning lives in
+``dal_backdoor.data.poison``. Importing this package imports no torch: the torch-using names
+load on first access.
 """
 
 from __future__ import annotations
 
-from dal_backdoor.data.datasets import (
-    ImageDataset,
-    create_dataset,
+import importlib
+from typing import Any
+
+from dal_backdoor.data.catalog import (
+    DATASETS,
+    NOISE_KINDS,
+    DatasetInfo,
+    dataset_info,
+    dataset_present,
     list_datasets,
-    stratified_subset_indices,
+    list_noise_kinds,
 )
-from dal_backdoor.data.loader import DeviceLoader
-from dal_backdoor.data.noise import NoisyLabels, list_noise_kinds, make_noisy_labels
+
+_LAZY = {
+    "DeviceLoader": "dal_backdoor.data.loader",
+    "ImageDataset": "dal_backdoor.data.datasets",
+    "NoisyLabels": "dal_backdoor.data.noise",
+    "create_dataset": "dal_backdoor.data.datasets",
+    "make_noisy_labels": "dal_backdoor.data.noise",
+    "stratified_subset_indices": "dal_backdoor.data.datasets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "DATASETS",
+    "NOISE_KINDS",
+    "DatasetInfo",
     "DeviceLoader",
     "ImageDataset",
     "NoisyLabels",
     "create_dataset",
+    "dataset_info",
+    "dataset_present",
     "list_datasets",
     "list_noise_kinds",
     "make_noisy_labels",

@@ -2,7 +2,7 @@
 
 Every data set is an :class:`ImageDataset` (uint8 images ``(N, C, H, W)`` on the CPU, int64
 labels, class names, per-channel normalisation) made by :func:`create_dataset` through a
-registry, so adding one is one decorated factory.
+registry (``dal_backdoor.data.catalog`` declares each one with its facts).
 
 Files are read by our own readers that follow torchvision's on-disk layouts
 (``cifar-10-batches-py/``, ``cifar-100-python/``, ``FashionMNIST/raw/``); torchvision is used
@@ -28,47 +28,36 @@ from typing import Any
 import numpy as np
 import torch
 
-from dal_backdoor.data.synthetic import SYNTHETIC_MEAN, SYNTHETIC_STD, make_synthetic
+from dal_backdoor.data.catalog import (
+    CIFAR10_CLASSES,
+    CIFAR10_FOLDER,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR100_FINE_TO_COARSE,
+    CIFAR100_FOLDER,
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    DATASETS,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_STD,
+    FASHION_MNIST_SYSTEM_DIR,
+    SYNTHETIC_MEAN,
+    SYNTHETIC_STD,
+    fashion_mnist_dirs,
+    find_fashion_mnist,
+    list_datasets,
+)
+from dal_backdoor.data.synthetic import make_synthetic
 from dal_backdoor.errors import ConfigError, DataNotFoundError
-from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_number
 
 log = logging.getLogger(__name__)
 
-# Normalisation constants of the authors' code (XiuchuanLi/DAL), per channel.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2023, 0.1994, 0.2010)
-CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
-CIFAR100_STD = (0.2675, 0.2565, 0.2761)
-# Computed once over the 60,000 Fashion-MNIST training images (pixels / 255):
-# mean 0.28604, std 0.35302.
-FASHION_MNIST_MEAN = (0.2860,)
-FASHION_MNIST_STD = (0.3530,)
-
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-
-# Per-channel (mean, std) of each named data set, for code that gets only the name.
+# Per-channel (mean, std) of each named data set of fixed shape, for code that gets only the name.
 NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-    "fashion-mnist": (FASHION_MNIST_MEAN, FASHION_MNIST_STD),
+    info.name: (info.mean, info.std) for info in DATASETS.infos() if not info.options
 }
-
-# The superclass (coarse label, 0..19) of each CIFAR-100 fine class 0..99, as stored in the
-# ``coarse_labels`` key of the official python pickles (Krizhevsky 2009).
-CIFAR100_FINE_TO_COARSE = (
-    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
-    6, 11, 5, 10, 7, 6, 13, 15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
-    5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
-    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
-    16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
-)
-
-# Where the Debian package ``dataset-fashion-mnist`` puts the gzipped IDX files.
-FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,15 +169,7 @@ def _water_fill(counts: torch.Tensor, n: int, gen: torch.Generator) -> torch.Ten
     return quota
 
 
-# -- registry ------------------------------------------------------------------------------
-
-_DATASETS: Registry[ImageDataset] = Registry("dataset")
-
-
-def list_datasets() -> list[str]:
-    """Names accepted by :func:`create_dataset`."""
-    return _DATASETS.names()
-
+# -- creation ------------------------------------------------------------------------------
 
 def create_dataset(
     name: str, root: str | os.PathLike[str], train: bool, download: bool = False, **kwargs: Any
@@ -198,7 +179,7 @@ def create_dataset(
     ``download=True`` fetches a missing data set through torchvision; otherwise a missing one
     raises :class:`DataNotFoundError` naming where we looked and how to get it.
     """
-    factory = _DATASETS.get(name)
+    factory = DATASETS.get(name)
     return factory(Path(root).expanduser(), bool(train), bool(download), **kwargs)
 
 
@@ -264,12 +245,12 @@ class _CifarLayout:
 
 
 _CIFAR10 = _CifarLayout(
-    "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)),
+    "cifar10", CIFAR10_FOLDER, tuple(f"data_batch_{i}" for i in range(1, 6)),
     ("test_batch",), "batches.meta", "label_names", "labels", None, CIFAR10_MEAN, CIFAR10_STD,
     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 )
 _CIFAR100 = _CifarLayout(
-    "cifar100", "cifar-100-python", ("train",), ("test",), "meta", "fine_label_names",
+    "cifar100", CIFAR100_FOLDER, ("train",), ("test",), "meta", "fine_label_names",
     "fine_labels", "coarse_labels", CIFAR100_MEAN, CIFAR100_STD,
     "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
 )
@@ -344,14 +325,12 @@ def _load_cifar(
     return ImageDataset(layout.name, images, labels, classes, layout.mean, layout.std, coarse)
 
 
-@_DATASETS.register("cifar10")
-def _cifar10(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
+def load_cifar10(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
     """CIFAR-10: 50,000 / 10,000 RGB 32x32 images of 10 classes."""
     return _load_cifar(_CIFAR10, root, train, download, kwargs)
 
 
-@_DATASETS.register("cifar100")
-def _cifar100(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
+def load_cifar100(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
     """CIFAR-100: 50,000 / 10,000 RGB 32x32 images of 100 classes in 20 superclasses."""
     return _load_cifar(_CIFAR100, root, train, download, kwargs)
 
@@ -384,41 +363,20 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _idx_file(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _fashion_mnist_dirs(root: Path) -> list[Path]:
-    return [root, root / "FashionMNIST" / "raw", FASHION_MNIST_SYSTEM_DIR]
-
-
-def _find_fashion_mnist(root: Path, prefix: str) -> tuple[Path, Path] | None:
-    for directory in _fashion_mnist_dirs(root):
-        images = _idx_file(directory, f"{prefix}-images-idx3-ubyte")
-        labels = _idx_file(directory, f"{prefix}-labels-idx1-ubyte")
-        if images is not None and labels is not None:
-            return images, labels
-    return None
-
-
-@_DATASETS.register("fashion-mnist")
-def _fashion_mnist(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
+def load_fashion_mnist(root: Path, train: bool, download: bool, **kwargs: Any) -> ImageDataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 / 10,000 grey 28x28 images of 10 classes."""
     _no_options("fashion-mnist", kwargs)
     prefix = "train" if train else "t10k"
-    found = _find_fashion_mnist(root, prefix)
+    found = find_fashion_mnist(root, prefix)
     if found is None and download:
         from torchvision import datasets as tvd
 
         log.info("downloading fashion-mnist to %s", root)
         root.mkdir(parents=True, exist_ok=True)
         tvd.FashionMNIST(str(root), train=train, download=True)
-        found = _find_fashion_mnist(root, prefix)
+        found = find_fashion_mnist(root, prefix)
     if found is None:
-        looked = ", ".join(str(d) for d in _fashion_mnist_dirs(root))
+        looked = ", ".join(str(d) for d in fashion_mnist_dirs(root))
         raise DataNotFoundError(
             f"fashion-mnist not found: no {prefix}-images-idx3-ubyte[.gz] and "
             f"{prefix}-labels-idx1-ubyte[.gz] in {looked}; pass --download (download=True), "
@@ -441,8 +399,7 @@ def _fashion_mnist(root: Path, train: bool, download: bool, **kwargs: Any) -> Im
 
 # -- synthetic -----------------------------------------------------------------------------
 
-@_DATASETS.register("synthetic")
-def _synthetic(
+def load_synthetic(
     root: Path,
     train: bool,
     download: bool,
@@ -467,3 +424,16 @@ def _synthetic(
     images, labels = make_synthetic(n, k, size, c, s, train)
     return ImageDataset("synthetic", images, labels, tuple(f"class{i}" for i in range(k)),
                         (SYNTHETIC_MEAN,) * c, (SYNTHETIC_STD,) * c)
+
+
+__all__ = [
+    "CIFAR100_FINE_TO_COARSE",
+    "CIFAR10_CLASSES",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_SYSTEM_DIR",
+    "NORMALIZATION",
+    "ImageDataset",
+    "create_dataset",
+    "list_datasets",
+    "stratified_subset_indices",
+]

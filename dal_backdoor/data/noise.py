@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from dal_backdoor.data.catalog import NOISE_KINDS
+from dal_backdoor.data.catalog import list_noise_kinds as list_noise_kinds
 from dal_backdoor.data.datasets import NORMALIZATION
 from dal_backdoor.errors import ConfigError, DataNotFoundError
-from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_number
 
 #: Standard deviation of the per-sample flip rates of instance-dependent noise (Xia et al.).
@@ -88,13 +89,8 @@ class _Request:
 
 
 # A generator returns (noisy labels, expected flip rate or None).
+# The kinds are declared (name, generator, info) in ``dal_backdoor.data.catalog``.
 NoiseFn = Callable[[_Request], tuple[torch.Tensor, float | None]]
-_NOISE: Registry[tuple[torch.Tensor, float | None]] = Registry("noise kind")
-
-
-def list_noise_kinds() -> list[str]:
-    """Names accepted by :func:`make_noisy_labels` (``none`` first)."""
-    return _NOISE.names()
 
 
 def make_noisy_labels(
@@ -118,7 +114,7 @@ def make_noisy_labels(
     needed for CIFAR-100 asymmetric noise, ``images`` for instance noise, ``cifar_n_path`` (and
     optionally ``cifar_n_key``) for CIFAR-N. Raises ConfigError for invalid input.
     """
-    fn = _NOISE.get(kind)
+    fn = NOISE_KINDS.get(kind)
     num_classes = check_number("num_classes", num_classes, low=2, integer=True)
     rate = check_number("noise rate", rate, low=0, high=1, high_open=True)
     seed = check_number("seed", seed, low=0, integer=True)
@@ -161,7 +157,6 @@ def _check_labels(labels: Any, num_classes: int) -> torch.Tensor:
 
 # -- none / symmetric ------------------------------------------------------------------------
 
-@_NOISE.register("none")
 def _none(req: _Request) -> tuple[torch.Tensor, float | None]:
     """Identity (clean labels); the rate must be 0."""
     if req.rate != 0:
@@ -169,7 +164,6 @@ def _none(req: _Request) -> tuple[torch.Tensor, float | None]:
     return req.labels.clone(), 0.0
 
 
-@_NOISE.register("symmetric")
 def _symmetric(req: _Request) -> tuple[torch.Tensor, float | None]:
     """With probability ``rate`` resample uniformly (from all K, or the K-1 others)."""
     n, k, gen = req.labels.numel(), req.num_classes, req.generator
@@ -233,7 +227,6 @@ def _superclass_cycle(
     return target
 
 
-@_NOISE.register("asymmetric")
 def _asymmetric(req: _Request) -> tuple[torch.Tensor, float | None]:
     """Each sample of a mapped class moves to its target with probability ``rate``."""
     target = asymmetric_map(req.num_classes, req.dataset, labels=req.labels,
@@ -311,7 +304,6 @@ def _features(
     return ((x.to(torch.float32) / 255.0 - mean) / std).reshape(rows.numel(), -1)
 
 
-@_NOISE.register("instance")
 def _instance(req: _Request) -> tuple[torch.Tensor, float | None]:
     """Part-dependent noise (Xia et al. 2020, Alg. 2), vectorised per class.
 
@@ -417,7 +409,6 @@ def _default_cifar_n_key(keys: list[str]) -> str | None:
     return None
 
 
-@_NOISE.register("cifar-n")
 def _cifar_n(req: _Request) -> tuple[torch.Tensor, float | None]:
     """Human labels from a CIFAR-N file; ``cifar_n_key`` defaults to worse_label/noisy_label."""
     if req.cifar_n_path is None:

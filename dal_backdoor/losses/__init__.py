@@ -1,36 +1,40 @@
 """The robust-loss zoo: ``create_loss(name, num_classes, **hparams)``, ``list_losses()``,
 ``preset(name, dataset)`` (the paper's Table 1) and ``loss_info(name)``.
 
-Pure functions live in ``dal_backdoor.losses.functional``; the modules, one file per family,
-register themselves here in the paper's order: the static baselines (``static``), CE+SR
-(``sr``), NLNL (``nlnl``) and the paper's DGCE and DAL (``dynamic``).
+Every loss is declared once in ``dal_backdoor.losses.catalog`` (name, factory, ``LossInfo``),
+in the paper's order. Pure functions live in ``dal_backdoor.losses.functional``; the modules,
+one file per family: ``static``, ``sr`` (CE+SR), ``nlnl`` and ``dynamic`` (DGCE, DAL).
+Importing this package does not import torch: the module classes below load on first access.
 """
 
 from __future__ import annotations
 
-# isort: off
-# Importing a family registers its losses; this order is the order of list_losses().
-from dal_backdoor.losses import static  # noqa: F401
-from dal_backdoor.losses import sr  # noqa: F401
-from dal_backdoor.losses import nlnl  # noqa: F401
-from dal_backdoor.losses import dynamic  # noqa: F401
-# isort: on
-from dal_backdoor.losses.base import (
-    LossInfo,
-    LossModule,
-    ParamSpec,
-    create_loss,
-    list_losses,
-    loss_info,
-)
-from dal_backdoor.losses.dynamic import DALLoss
-from dal_backdoor.losses.functional import inverse_frequency_weights
-from dal_backdoor.losses.nlnl import NLNLLoss
+import importlib
+from typing import Any
+
+from dal_backdoor.losses.catalog import LOSSES, create_loss, list_losses, loss_info
+from dal_backdoor.losses.info import LossInfo, ParamSpec
 from dal_backdoor.losses.presets import COLUMNS, TABLE1, preset, preset_column, table1_entry
-from dal_backdoor.losses.sr import CESRLoss
+
+# Torch-using names, imported when first used (keeps ``dal-backdoor --help`` free of torch).
+_LAZY = {
+    "CESRLoss": "dal_backdoor.losses.sr",
+    "DALLoss": "dal_backdoor.losses.dynamic",
+    "LossModule": "dal_backdoor.losses.base",
+    "NLNLLoss": "dal_backdoor.losses.nlnl",
+    "inverse_frequency_weights": "dal_backdoor.losses.functional",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "COLUMNS",
+    "LOSSES",
     "TABLE1",
     "CESRLoss",
     "DALLoss",

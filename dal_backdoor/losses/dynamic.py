@@ -17,37 +17,8 @@ from typing import Any
 from torch import Tensor
 
 from dal_backdoor.losses import functional as F
-from dal_backdoor.losses.base import LossInfo, LossModule, ParamSpec, register_loss
-from dal_backdoor.schedules import CONVENTIONS, DALSchedule
-
-_Q_START = ParamSpec("q_start", 0.8, "qs, the GCE exponent at the start", low=0.0,
-                     low_open=True)
-_Q_END = ParamSpec("q_end", 1.5, "qe >= qs, the GCE exponent at the end", low=0.0,
-                   low_open=True)
-_CONVENTION = ParamSpec("convention", "paper", "epoch index of the schedule: paper t = 1..T, "
-                        "reference i = t - 1 (authors' code)", kind="choice",
-                        choices=CONVENTIONS)
-
-DGCE_INFO = LossInfo(
-    "dgce", "Dynamic GCE (DAL without bootstrapping)",
-    "(1 - p_y^q(t)) / q(t), q(t) = qs + (qe - qs) t / T",
-    "Li et al. (this paper), Section 3.3",
-    (_Q_START, _Q_END, _CONVENTION),
-    scheduled=True, needs_total_epochs=True,
-)
-
-DAL_INFO = LossInfo(
-    "dal", "Dynamics-aware loss",
-    "(1 - p_y^q(t)) / q(t) + lam(t) * B / (q(t) log K), B = -log max_k p_k",
-    "Li et al. (this paper), Algorithm 1",
-    (_Q_START, _Q_END,
-     ParamSpec("lambda_end", 1.0, "lambda_e, the final weight of the bootstrap term", low=0.0),
-     _CONVENTION,
-     ParamSpec("bootstrap", "max", "B: max = -log max_k p_k (paper Eq. 13), entropy = "
-               "-sum_k p_k log p_k (authors' later code)", kind="choice",
-               choices=F.BOOTSTRAPS)),
-    scheduled=True, needs_total_epochs=True,
-)
+from dal_backdoor.losses.base import LossModule
+from dal_backdoor.schedules import DALSchedule
 
 
 class DALLoss(LossModule):
@@ -87,15 +58,13 @@ class DALLoss(LossModule):
         return F.dal(logits, targets, q=q, lam=lam, bootstrap=self.bootstrap)
 
 
-@register_loss(DGCE_INFO)
-def _create_dgce(
+def create_dgce(
     num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
 ) -> LossModule:
     return DALLoss("dgce", num_classes, hparams, total_epochs=int(total_epochs or 0))
 
 
-@register_loss(DAL_INFO)
-def _create_dal(
+def create_dal(
     num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
 ) -> LossModule:
     return DALLoss("dal", num_classes, hparams, total_epochs=int(total_epochs or 0))

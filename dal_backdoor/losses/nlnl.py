@@ -21,23 +21,14 @@ from torch import Tensor
 
 from dal_backdoor.errors import CheckpointError
 from dal_backdoor.losses import functional as F
-from dal_backdoor.losses.base import LossInfo, LossModule, ParamSpec, register_loss
-
-INFO = LossInfo(
-    "nlnl", "Negative learning for noisy labels",
-    "sum over N draws c ~ U{k != y} of -log clamp(1 - p_c, 1e-5, 1)",
-    "Kim et al., ICCV 2019",
-    (ParamSpec("num_negatives", 1, "N, complementary labels drawn per sample", kind="int",
-               low=1, high=1000),),
-    notes="seeded by the run seed; optional class weights via set_class_weights",
-)
+from dal_backdoor.losses.base import LossModule
 
 
 class NLNLLoss(LossModule):
     """Negative learning with ``num_negatives`` complementary labels per sample."""
 
     def __init__(self, num_classes: int, hparams: Mapping[str, Any], seed: int) -> None:
-        super().__init__(INFO.name, num_classes, hparams)
+        super().__init__("nlnl", num_classes, hparams)
         self.seed = int(seed)
         self.class_weights: Tensor | None = None
         self._generator: torch.Generator | None = None
@@ -93,8 +84,7 @@ class NLNLLoss(LossModule):
             self._pending = (str(state["generator_device"]), state["generator_state"].clone())
 
 
-@register_loss(INFO)
-def _create(
+def create_nlnl(
     num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
 ) -> LossModule:
     return NLNLLoss(num_classes, hparams, seed)

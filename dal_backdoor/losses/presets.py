@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dal_backdoor.losses.base import loss_info
+from dal_backdoor.losses.catalog import loss_info
 
 COLUMNS = ("cifar10", "cifar100", "animal10n", "webvision")
 FALLBACK_COLUMN = "cifar10"

@@ -13,32 +13,15 @@ from typing import Any
 from torch import Tensor
 
 from dal_backdoor.losses import functional as F
-from dal_backdoor.losses.base import LossInfo, LossModule, ParamSpec, register_loss
+from dal_backdoor.losses.base import LossModule
 from dal_backdoor.schedules import SRLambdaSchedule
-
-INFO = LossInfo(
-    "ce_sr", "Cross entropy + sparse regularisation",
-    "CE(z, y) + lam(t) * sum_k s_k^p, z = logits / ||logits|| / tau, s = softmax(z)",
-    "Zhou et al., ICCV 2021",
-    (
-        ParamSpec("tau", 0.5, "temperature applied after L2-normalising the logits", low=0.0,
-                  low_open=True),
-        ParamSpec("lam", 1.5, "lambda0, the initial weight of the sparsity term", low=0.0),
-        ParamSpec("r", 1, "epochs between two multiplications of lambda by rho", kind="int",
-                  low=1),
-        ParamSpec("p", 0.1, "exponent of the l_p sparsity term (p <= 1 promotes sparsity)",
-                  low=0.0, high=1.0, low_open=True),
-        ParamSpec("rho", 1.02, "growth factor of lambda", low=0.0, low_open=True),
-    ),
-    scheduled=True,
-)
 
 
 class CESRLoss(LossModule):
     """CE+SR with ``lam(t) = lam * rho^floor((t - 1) / r)``; ``current_values() = {"lam"}``."""
 
     def __init__(self, num_classes: int, hparams: Mapping[str, Any]) -> None:
-        super().__init__(INFO.name, num_classes, hparams)
+        super().__init__("ce_sr", num_classes, hparams)
         self.schedule = SRLambdaSchedule(self.hparams["lam"], self.hparams["rho"],
                                          self.hparams["r"])
         self._lam = self.schedule.lam(1)
@@ -56,8 +39,7 @@ class CESRLoss(LossModule):
                        p=self.hparams["p"])
 
 
-@register_loss(INFO)
-def _create(
+def create_ce_sr(
     num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
 ) -> LossModule:
     return CESRLoss(num_classes, hparams)

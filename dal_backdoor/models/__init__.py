@@ -1,23 +1,37 @@
 """Networks, by name: ``create_model("resnet18", num_classes=10)``, ``list_models()``.
 
-Each entry is a factory ``(num_classes, *, in_channels, width) -> nn.Module``; adding an
-architecture is one ``@MODELS.register(name)`` function. Parameters are initialised from torch's
-global generator, or from a fresh generator seeded with ``seed`` (leaving the global one as it
-was) when ``seed`` is given.
+Each entry is declared once below (name, factory ``"module:function"`` imported on first use,
+``ModelInfo``); a factory is ``(num_classes, *, in_channels, width) -> nn.Module``, so adding
+an architecture is its factory plus one ``MODELS.add`` line. Parameters are initialised from
+torch's global generator, or from a fresh generator seeded with ``seed`` (leaving the global
+one as it was) when ``seed`` is given. Importing this package imports no torch.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dal_backdoor.models import resnet
 from dal_backdoor.registry import Registry
 from dal_backdoor.validation import check_number
 
-MODELS: Registry[nn.Module] = Registry("model")
-MODELS.register("resnet18")(resnet.resnet18)
-MODELS.register("resnet34")(resnet.resnet34)
+if TYPE_CHECKING:  # torch-free at run time
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A network's name and one-line description."""
+
+    name: str
+    summary: str
+
+
+MODELS: Registry[ModelInfo, nn.Module] = Registry("model")
+MODELS.add("resnet18", "dal_backdoor.models.resnet:resnet18", ModelInfo(
+    "resnet18", "ResNet18, CIFAR variant (3x3 stem, stride 1, no max-pool)"))
+MODELS.add("resnet34", "dal_backdoor.models.resnet:resnet34", ModelInfo(
+    "resnet34", "ResNet34, CIFAR variant (3x3 stem, stride 1, no max-pool)"))
 
 
 def list_models() -> list[str]:
@@ -33,8 +47,11 @@ def create_model(
     width: int = 64,
     seed: int | None = None,
 ) -> nn.Module:
-    """Build model ``name`` with ``num_classes`` outputs, ``in_channels`` input channels and base
-    width ``width`` (64 is the paper's ResNet18). Invalid values raise ``ConfigError``."""
+    """Build model ``name`` (an ``nn.Module``) with ``num_classes`` outputs, ``in_channels``
+    input channels and base width ``width`` (64 is the paper's ResNet18). Invalid values raise
+    ``ConfigError``."""
+    import torch
+
     factory = MODELS.get(name)
     check_number("num_classes", num_classes, low=1, integer=True)
     check_number("in_channels", in_channels, low=1, integer=True)
@@ -47,4 +64,4 @@ def create_model(
         return factory(num_classes, in_channels=in_channels, width=width)
 
 
-__all__ = ["MODELS", "create_model", "list_models"]
+__all__ = ["MODELS", "ModelInfo", "create_model", "list_models"]

@@ -91,9 +91,9 @@ def test_run_details(db: Path) -> None:
     assert cells(header) == ["epoch", "train_loss", "clean_acc", "asr", "q"]
     rows = [cells(line) for line in lines_of(out)]
     epoch_rows = [row for row in rows if len(row) == 5 and row[0] in {"1", "2", "3"}]
-    assert epoch_rows == [["1", "1.5", "60.00%", "12.50%", "0.85"],
-                          ["2", "0.75", "70.00%", "25.00%", "0.85"],
-                          ["3", "0.5", "80.00%", "37.50%", "0.85"]]
+    assert epoch_rows == [["1", "1.5000", "60.00%", "12.50%", "0.85"],
+                          ["2", "0.7500", "70.00%", "25.00%", "0.85"],
+                          ["3", "0.5000", "80.00%", "37.50%", "0.85"]]
 
 
 def test_failed_run_details_show_error(db: Path) -> None:

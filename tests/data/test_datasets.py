@@ -13,11 +13,11 @@ import torch
 
 from dal_backdoor.data import (
     ImageDataset,
+    catalog,
     create_dataset,
     list_datasets,
     stratified_subset_indices,
 )
-from dal_backdoor.data import datasets as ds_mod
 from dal_backdoor.data.datasets import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
@@ -42,7 +42,7 @@ def no_system_fmnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the Debian fallback directory at an empty tmp dir (tests must not see /usr)."""
     empty = tmp_path / "system-fmnist"
     empty.mkdir()
-    monkeypatch.setattr(ds_mod, "FASHION_MNIST_SYSTEM_DIR", empty)
+    monkeypatch.setattr(catalog, "FASHION_MNIST_SYSTEM_DIR", empty)
     return empty
 
 

@@ -13,11 +13,11 @@ from triggers import (
     Trigger,
     create_trigger,
     list_triggers,
-    register_trigger,
     trigger_from_description,
     trigger_info,
 )
-from triggers.base import TriggerParam
+from triggers.catalog import TRIGGERS
+from triggers.info import TriggerInfo, TriggerParam
 
 NON_DEFAULT = {"local": {"size": 2, "top": 1, "pattern": [[0.5, 1.0], [0.0, 0.25]]},
                "global": {"amplitude": 0.1, "seed": 3, "border": 1}}
@@ -117,12 +117,12 @@ def test_bad_descriptions() -> None:
         trigger_from_description(["local"])  # type: ignore[arg-type]
 
 
-def test_a_new_trigger_is_one_decorated_class() -> None:
-    @register_trigger("test-invert")
+def test_a_new_trigger_is_one_class_and_one_declaration() -> None:
+    @TRIGGERS.register("test-invert", TriggerInfo(
+        "test-invert", "Inverts every pixel (a test-only trigger).",
+        (TriggerParam("gain", 1.0, "multiplier"),)))
     class Invert(Trigger):
-        """Inverts every pixel (a test-only trigger)."""
-
-        PARAMS = (TriggerParam("gain", 1.0, "multiplier"),)
+        name = "test-invert"
 
         def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
             super().__init__(image_size, channels)
@@ -135,7 +135,7 @@ def test_a_new_trigger_is_one_decorated_class() -> None:
             return (1 - images) * self.gain
 
     try:
-        assert "test-invert" in list_triggers()
+        assert list_triggers()[-1] == "test-invert"
         trig = create_trigger("test-invert", 4, 1)
         assert trigger_info("test-invert").summary == "Inverts every pixel (a test-only trigger)."
         u = torch.tensor([0, 1, 128, 255], dtype=torch.uint8).view(1, 1, 2, 2).repeat(1, 1, 2, 2)
@@ -143,10 +143,21 @@ def test_a_new_trigger_is_one_decorated_class() -> None:
         assert out[:2].tolist() == [[255, 254, 255, 254], [127, 0, 127, 0]]
         assert trigger_from_description(trig.describe()) == trig
     finally:
-        triggers.base._TRIGGERS._factories.pop("test-invert")
+        TRIGGERS.remove("test-invert")
+    assert "test-invert" not in list_triggers()
 
-    with pytest.raises(RuntimeError, match=r"PARAMS \[\] != __init__ parameters \['gain'\]"):
-        @register_trigger("test-broken")
-        class Broken(Trigger):
-            def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
-                super().__init__(image_size, channels)
+
+def test_a_trigger_class_must_match_its_declaration() -> None:
+    class Broken(Trigger):
+        name = "test-broken"
+
+        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
+            super().__init__(image_size, channels)
+
+    with pytest.raises(RuntimeError, match=r"info params \[\] != Broken.__init__ parameters "
+                                           r"\['gain'\]"):
+        TRIGGERS.register("test-broken", TriggerInfo("test-broken", "broken"))(Broken)
+    with pytest.raises(RuntimeError, match=r"Broken.name is 'test-broken'"):
+        TRIGGERS.register("other", TriggerInfo("other", "x", (TriggerParam("gain", 1, "g"),)))(
+            Broken)
+    assert "test-broken" not in list_triggers() and "other" not in list_triggers()

@@ -1,0 +1,32 @@
+"""What describes a trigger without building it (torch-free): ``TriggerParam``, ``TriggerInfo``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TriggerParam:
+    """One parameter of a trigger: its name, default (as shown to users) and meaning."""
+
+    name: str
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    """What ``dal-backdoor triggers`` shows: name, one-line summary and parameters.
+
+    ``params`` lists every keyword argument of the trigger class after ``image_size`` and
+    ``channels``, in order (checked when the class is loaded).
+    """
+
+    name: str
+    summary: str
+    params: tuple[TriggerParam, ...] = ()
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
