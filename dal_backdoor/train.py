@@ -119,13 +119,9 @@ def _apply_noise(cfg: RunConfig, train: ImageDataset) -> tuple[Tensor, Tensor, d
     """(observed labels, flipped mask, summary) for the full training split."""
     if cfg.noise_kind == "none":
         return train.labels.clone(), torch.zeros(len(train), dtype=torch.bool), {}
-    from dal_backdoor.data.noise import make_noisy_labels
+    from dal_backdoor.data.noise import noisy_labels_for_run
 
-    noisy = make_noisy_labels(
-        train.labels, cfg.noise_kind, cfg.noise_rate, train.num_classes,
-        derive_seed(cfg.seed, "noise"), dataset=cfg.dataset, images=train.images,
-        coarse_labels=train.coarse_labels, **check_noise_params(cfg.noise_params),
-    )
+    noisy = noisy_labels_for_run(cfg, train, derive_seed(cfg.seed, "noise"))
     summary = {"kind": noisy.kind, "nominal_rate": noisy.nominal_rate,
                "expected_rate": noisy.expected_rate, "actual_rate_full_split": noisy.actual_rate}
     return noisy.labels, noisy.flipped, summary
@@ -175,7 +171,7 @@ def build_model(cfg: RunConfig, num_classes: int, in_channels: int) -> nn.Module
     from dal_backdoor.models import create_model
 
     model = create_model(cfg.model, num_classes, in_channels=in_channels, width=cfg.width,
-                         seed=derive_seed(cfg.seed, "model"))
+                         seed=derive_seed(cfg.seed, "model"), init=cfg.init)
     model = model.to(cfg.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
