@@ -79,7 +79,7 @@ class RunConfig:
     noise_params: dict[str, Any] = field(default_factory=dict)
     # Seed of the label-noise draw: one fixed draw shared by the seeds of a table cell, as the
     # authors do. None (runs stored before the field existed): derived from ``seed``, so every
-    # training seed drew its own noise. Left None when a run has no noise (nothing is drawn).
+    # training seed drew its own noise.
     noise_seed: int | None = added_field(0, legacy=None)
     # backdoor
     trigger: str = "none"
@@ -128,11 +128,12 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that define what is computed (hashed into the run id).
 
-        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``) and fields added after run ids
-        were published whose value equals their legacy value, so such additions never change an
-        existing run id.
+        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file whose
+        sha256 is recorded, and fields added after run ids were published whose value equals
+        their legacy value, so such additions never change an existing run id.
         """
         values = self.to_dict()
+        values["noise_params"] = _file_identity(values["noise_params"])
         return {f.name: _normalise(values[f.name]) for f in dataclasses.fields(self)
                 if f.name not in NON_IDENTITY_FIELDS
                 and not (LEGACY in f.metadata and values[f.name] == f.metadata[LEGACY])}
@@ -147,6 +148,13 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _file_identity(noise_params: dict[str, Any]) -> dict[str, Any]:
+    """A label file is identified by its content (``labels_sha256``), not by where it lies."""
+    if "labels_sha256" not in noise_params:
+        return noise_params
+    return {k: v for k, v in noise_params.items() if k != "labels_path"}
 
 
 def canonical_json(obj: Any) -> str:
@@ -263,14 +271,11 @@ def resolve_config(
 
 
 def _resolve_noise(cfg: RunConfig) -> RunConfig:
-    """Fill in what the noise draw depends on: the defaults of the noise kind (e.g. raw-pixel
-    features for instance noise, the label file's sha256) and, without noise, the legacy noise
-    seed (nothing is drawn, so the seed must not split run ids)."""
+    """Fill in what the noise draw depends on: the defaults of the noise kind (raw-pixel
+    features for instance noise, the label file's sha256)."""
     from dal_backdoor.data.noise import resolve_noise_params
 
     check_noise_params(cfg.noise_params)
-    if cfg.noise_kind == "none":
-        return cfg.replace(noise_seed=None)
     return cfg.replace(noise_params=resolve_noise_params(cfg.noise_kind, cfg.noise_params))
 
 

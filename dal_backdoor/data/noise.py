@@ -589,11 +589,11 @@ def describe_noise_source(config: dict[str, Any]) -> str:
     if kind == "none":
         return "clean labels"
     if kind == "file":
-        return (f"file {Path(str(params.get('labels_path', '?'))).name} "
+        return (f"label file {Path(str(params.get('labels_path', '?'))).name} "
                 f"(sha256 {str(params.get('labels_sha256', '?'))[:12]})")
     if kind == "cifar-n":
         return "CIFAR-N human labels"
     seed = config.get("noise_seed")
     if seed is None:
-        return f"drawn ({kind}, per training seed)"
-    return f"drawn ({kind}, noise seed {seed})"
+        return "drawn per training seed"
+    return f"drawn with noise seed {seed}"
