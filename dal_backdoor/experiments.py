@@ -223,7 +223,7 @@ def _noise_fields(setting: str) -> dict[str, Any]:
 def authors_noise_fields(setting: str, dataset: str, root: str | Path) -> dict[str, Any] | None:
     """Noise fields that read the DAL authors' label file of a Table 2-3 setting (e.g.
     "symmetric-0.4" on cifar10), or None when that file is not under ``root``."""
-    from dal_backdoor.data.noise import authors_label_path
+    from dal_backdoor.data.authors_labels import authors_label_path
 
     fields = _noise_fields(setting)
     path = authors_label_path(root, fields["noise_kind"], dataset, fields["noise_rate"])

@@ -51,8 +51,6 @@ INSTANCE_FLIP_STD = 0.1
 #: normalised images (legacy: what a stored config without ``features`` computed).
 INSTANCE_FEATURES = ("raw", "normalized")
 LEGACY_INSTANCE_FEATURES = "normalized"
-#: Where ``dal-backdoor download dal-labels`` puts the authors' files under a data root.
-DAL_LABELS_DIR = "dal-labels"
 
 # CIFAR-10 class indices: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog, 7 horse,
 # 9 truck. Each source class -> its target (cat and dog swap).
@@ -573,13 +571,6 @@ def noisy_labels_for_run(cfg: Any, train: Any, legacy_seed: int) -> NoisyLabels:
         noise_seed(cfg.noise_seed, legacy_seed), dataset=cfg.dataset, images=train.images,
         coarse_labels=train.coarse_labels, **check_noise_params(cfg.noise_params),
     )
-
-
-def authors_label_path(root: str | os.PathLike[str], kind: str, dataset: str,
-                       rate: float) -> Path:
-    """``<root>/dal-labels/{kind}/{dataset}_{rate%}.npy``, where ``download dal-labels`` puts
-    the DAL authors' file for a Table 2-3 setting (e.g. symmetric, cifar10, 0.4 -> ..._40)."""
-    return Path(root) / DAL_LABELS_DIR / kind / f"{dataset}_{round(100 * rate)}.npy"
 
 
 def describe_noise_source(config: dict[str, Any]) -> str:

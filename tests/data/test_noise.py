@@ -12,12 +12,12 @@ import torch
 
 from dal_backdoor.config import resolve_config
 from dal_backdoor.data import list_noise_kinds, make_noisy_labels
+from dal_backdoor.data.authors_labels import authors_label_path
 from dal_backdoor.data.datasets import CIFAR100_FINE_TO_COARSE, ImageDataset
 from dal_backdoor.data.noise import (
     CIFAR10_ASYMMETRIC,
     INSTANCE_FLIP_STD,
     asymmetric_map,
-    authors_label_path,
     describe_noise_source,
     file_sha256,
     load_cifar_n,
