@@ -4,7 +4,10 @@ A *grid* is the paper's experiment: ``table6`` (backdoor), ``table2`` / ``table3
 CIFAR-10 / CIFAR-100). Each grid cell names the paper's row and column (dataset, loss, trigger or
 noise setting) and a seed. A *preset* maps a cell to a concrete run:
 
-- ``paper``: the paper's setup (ResNet18 width 64, 150 epochs, full data sets, crop + flip).
+- ``paper``: the paper's setup (ResNet18 width 64, 150 epochs, full data sets, crop + flip),
+  in fp32 as the authors train (never bf16, whatever ``auto`` would pick on a GPU); Tables 2-3
+  train on the authors' noisy-label files when they are under the data root
+  (``dal-backdoor download dal-labels``), else on one noise draw per cell (noise seed 0).
 - ``small``: a 2-core-CPU reproduction: the CIFAR-10 row runs on real Fashion-MNIST (a CIFAR-10
   subset when CIFAR-10 is present under the data root), a narrow ResNet18, few epochs, no
   augmentation, a higher learning rate; the CIFAR-100 row runs on a CIFAR-100 subset only when

@@ -160,6 +160,8 @@ def test_a_stored_config_reads_back_torchvision_init_and_per_seed_noise() -> Non
     ({"noise_kind": "instance", "noise_rate": 0.2, "noise_params": {"features": "pca"}},
      r"unknown instance features 'pca'; allowed: raw, normalized"),
     ({"noise_kind": "file", "noise_rate": 0.2}, r"file noise needs a label file"),
+    ({"noise_kind": "symmetric", "noise_rate": 0.2, "noise_params": {"features": "raw"}},
+     r"noise option features is for noise kind instance, not symmetric"),
     ({"noise_kind": "file", "noise_params": {"labels_path": "/nonexistent/x.npy"}},
      r"label file /nonexistent/x.npy not found"),
 ])

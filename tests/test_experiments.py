@@ -164,3 +164,14 @@ def test_report_says_which_noise_source_each_column_used(tmp_path: Path) -> None
     (note,) = [n for n in notes if n.startswith("noise source:")]
     assert note == ("noise source: symmetric-0.2: drawn with noise seed 0; symmetric-0.4: "
                     f"label file cifar10_40.npy (sha256 {digest[:12]})")
+
+
+def test_sweep_set_accepts_the_new_fields() -> None:
+    only = parse_only("loss=dal,trigger=local,seed=0")
+    (spec,) = expand("table6", "ci", device="cpu", only=only,
+                     overrides={"init": "torchvision", "noise_seed": 4}).specs
+    assert (spec.config.init, spec.config.noise_seed) == ("torchvision", 4)
+    (default,) = expand("table6", "ci", device="cpu", only=only).specs
+    assert (default.config.init, default.config.noise_seed) == ("pytorch", 0)
+    with pytest.raises(ConfigError, match=r"unknown init 'he'; allowed: pytorch, torchvision"):
+        expand("table6", "ci", device="cpu", only=only, overrides={"init": "he"})

@@ -537,6 +537,10 @@ def resolve_noise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     ``features="raw"``; ``file`` noise gets the label file's ``labels_sha256`` (the file must
     exist and, if a sha256 was given, match it)."""
     out = dict(params)
+    for key, owner in (("features", "instance"), ("labels_path", "file"),
+                       ("labels_sha256", "file")):
+        if key in out and kind != owner:
+            raise ConfigError(f"noise option {key} is for noise kind {owner}, not {kind}")
     if kind == "instance":
         out.setdefault("features", INSTANCE_FEATURES[0])
         check_choice("instance features", out["features"], INSTANCE_FEATURES)
