@@ -25,7 +25,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 # Fields that say where/how fast a run is executed, not what it computes.
 NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size", "compile"})
-NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key")
+NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key", "labels_path", "labels_sha256",
+                    "features")
 #: Metadata key of a field added after run ids were first published (see ``added_field``).
 LEGACY = "legacy_value"
 
@@ -76,6 +77,10 @@ class RunConfig:
     noise_kind: str = "none"
     noise_rate: float = 0.0
     noise_params: dict[str, Any] = field(default_factory=dict)
+    # Seed of the label-noise draw: one fixed draw shared by the seeds of a table cell, as the
+    # authors do. None (runs stored before the field existed): derived from ``seed``, so every
+    # training seed drew its own noise.
+    noise_seed: int | None = added_field(0, legacy=None)
     # backdoor
     trigger: str = "none"
     trigger_params: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +88,9 @@ class RunConfig:
     target_class: int = 7
     # model and optimisation
     model: str = "resnet18"
+    # "pytorch": PyTorch's module defaults, as the authors' resnet.py; "torchvision": Kaiming-
+    # normal fan-out convolutions, the only initialisation of runs stored before the field.
+    init: str = added_field("pytorch", legacy="torchvision")
     width: int = 64
     epochs: int = 150
     batch_size: int = 128
@@ -120,11 +128,12 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that define what is computed (hashed into the run id).
 
-        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``) and fields added after run ids
-        were published whose value equals their legacy value, so such additions never change an
-        existing run id.
+        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file whose
+        sha256 is recorded, and fields added after run ids were published whose value equals
+        their legacy value, so such additions never change an existing run id.
         """
         values = self.to_dict()
+        values["noise_params"] = _file_identity(values["noise_params"])
         return {f.name: _normalise(values[f.name]) for f in dataclasses.fields(self)
                 if f.name not in NON_IDENTITY_FIELDS
                 and not (LEGACY in f.metadata and values[f.name] == f.metadata[LEGACY])}
@@ -139,6 +148,13 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _file_identity(noise_params: dict[str, Any]) -> dict[str, Any]:
+    """A label file is identified by its content (``labels_sha256``), not by where it lies."""
+    if "labels_sha256" not in noise_params:
+        return noise_params
+    return {k: v for k, v in noise_params.items() if k != "labels_path"}
 
 
 def canonical_json(obj: Any) -> str:
@@ -197,7 +213,7 @@ def resolve_config(
     """
     from dal_backdoor.data.catalog import dataset_info, list_datasets, list_noise_kinds
     from dal_backdoor.losses import create_loss, list_losses, preset
-    from dal_backdoor.models import list_models
+    from dal_backdoor.models import INITS, list_models
     from triggers import list_triggers
 
     check_choice("dataset", dataset, list_datasets())
@@ -216,10 +232,12 @@ def resolve_config(
         dataset=dataset, loss=loss, loss_params=params, device=device, precision=precision,
         channels_last=channels_last, **fields,
     )
+    cfg = _resolve_noise(cfg)
     check_choice("noise kind", cfg.noise_kind, ["none", *[k for k in list_noise_kinds()
                                                          if k != "none"]])
     check_choice("trigger", cfg.trigger, ["none", *list_triggers()])
     check_choice("model", cfg.model, list_models())
+    check_choice("init", cfg.init, INITS)
     check_number("epochs", cfg.epochs, low=1, integer=True)
     check_number("batch_size", cfg.batch_size, low=1, integer=True)
     check_number("eval_batch_size", cfg.eval_batch_size, low=1, integer=True)
@@ -235,6 +253,8 @@ def resolve_config(
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
                           "allowed with noise kind none: 0")
     check_noise_params(cfg.noise_params)
+    if cfg.noise_seed is not None:
+        check_number("noise_seed", cfg.noise_seed, low=0, high=2**63 - 1, integer=True)
     for name in ("augment", "channels_last", "compile"):
         value = getattr(cfg, name)
         if not isinstance(value, bool):
@@ -248,6 +268,15 @@ def resolve_config(
     create_loss(loss, num_classes=num_classes,
                 total_epochs=cfg.epochs, seed=cfg.seed, **params)
     return cfg
+
+
+def _resolve_noise(cfg: RunConfig) -> RunConfig:
+    """Fill in what the noise draw depends on: the defaults of the noise kind (raw-pixel
+    features for instance noise, the label file's sha256)."""
+    from dal_backdoor.data.noise import resolve_noise_params
+
+    check_noise_params(cfg.noise_params)
+    return cfg.replace(noise_params=resolve_noise_params(cfg.noise_kind, cfg.noise_params))
 
 
 def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:

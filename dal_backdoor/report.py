@@ -120,6 +120,7 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     else:
         rows, columns, values, paper = _noise_layout(grid, runs)
         notes.append("test accuracy (%) after the last epoch.")
+        notes.extend(noise_source_notes(runs))
     cells = {
         (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)))
         for r in rows for c in columns
@@ -160,6 +161,20 @@ def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
             if len(values) > 1:
                 seen.setdefault(name, set()).update(values)
     return {name: sorted(values) for name, values in sorted(seen.items())}
+
+
+def noise_source_notes(runs: Iterable[RunRow]) -> list[str]:
+    """One note saying where each column's noisy labels came from (a label file, e.g. the
+    authors', or a draw with its noise seed)."""
+    from dal_backdoor.data.noise import describe_noise_source
+
+    sources: dict[str, set[str]] = {}
+    for run in runs:
+        sources.setdefault(run.cell["noise"], set()).add(describe_noise_source(run.config))
+    if not sources:
+        return []
+    return ["noise source: " + "; ".join(f"{col}: {' + '.join(sorted(found))}"
+                                         for col, found in sources.items())]
 
 
 def _table6_layout(grid: Any, runs: list[RunRow]):

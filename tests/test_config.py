@@ -79,10 +79,14 @@ def test_precision_is_part_of_the_run_identity() -> None:
 
 #: Run ids published before fields could be added; they must never move.
 PINNED_RUN_IDS = {"default": "dfe2345224b50963"}
+#: The values of the fields added since then that reproduce what those runs computed.
+LEGACY = {"init": "torchvision", "noise_seed": None}
 
 
 def test_published_run_id_is_pinned() -> None:
-    assert RunConfig().run_id == PINNED_RUN_IDS["default"]
+    assert RunConfig(**LEGACY).run_id == PINNED_RUN_IDS["default"]  # type: ignore[arg-type]
+    stored = {k: v for k, v in RunConfig().to_dict().items() if k not in LEGACY}
+    assert RunConfig.from_dict(stored).run_id == PINNED_RUN_IDS["default"]
 
 
 def _with_added_field(default: object, legacy: object = dataclasses.MISSING) -> type:
@@ -98,7 +102,7 @@ def test_an_added_field_at_its_default_keeps_every_run_id() -> None:
     base = RunConfig(loss="gce", seed=3, trigger="local")
     same = extended(loss="gce", seed=3, trigger="local")
     assert same.run_id == base.run_id
-    assert extended().run_id == PINNED_RUN_IDS["default"]
+    assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
     assert extended(cross_ratio=0.1).run_id != base.run_id
     assert "cross_ratio" not in same.identity() and "cross_ratio" in same.to_dict()
 
@@ -118,10 +122,74 @@ def test_added_dict_field_gets_its_own_copy() -> None:
     extended = _with_added_field({})
     a, b = extended(), extended()
     assert a.cross_ratio == {} and a.cross_ratio is not b.cross_ratio  # type: ignore[attr-defined]
-    assert a.run_id == PINNED_RUN_IDS["default"]
+    assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
 
 
 def test_negative_zero_hashes_like_zero() -> None:
     assert RunConfig(lr=-0.0).run_id == RunConfig(lr=0.0).run_id
     assert (RunConfig(loss_params={"a": -0.0}).run_id
             == RunConfig(loss_params={"a": 0.0}).run_id)
+
+
+# -- fields added for paper fidelity (init, noise_seed) -----------------------------------------
+
+def test_new_runs_default_to_the_authors_init_and_one_noise_draw() -> None:
+    cfg = _cfg()
+    assert (cfg.init, cfg.noise_seed) == ("pytorch", 0)
+    assert cfg.identity()["init"] == "pytorch" and cfg.identity()["noise_seed"] == 0
+    legacy = _cfg(init="torchvision", noise_seed=None)
+    assert "init" not in legacy.identity() and "noise_seed" not in legacy.identity()
+    assert len({cfg.run_id, legacy.run_id, _cfg(init="torchvision").run_id,
+                _cfg(noise_seed=1).run_id}) == 4
+
+
+def test_a_stored_config_reads_back_torchvision_init_and_per_seed_noise() -> None:
+    stored = {k: v for k, v in _cfg(noise_kind="symmetric", noise_rate=0.2).to_dict().items()
+              if k not in LEGACY}
+    back = RunConfig.from_dict(stored)
+    assert (back.init, back.noise_seed) == ("torchvision", None)
+    assert back.run_id == config_hash({k: v for k, v in stored.items()
+                                       if k not in {"device", "data_root", "eval_batch_size",
+                                                    "compile"}})
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"init": "kaiming"}, r"unknown init 'kaiming'; allowed: pytorch, torchvision"),
+    ({"noise_seed": -1}, r"noise_seed=-1 is not in"),
+    ({"noise_seed": 1.5}, r"noise_seed"),
+    ({"noise_kind": "instance", "noise_rate": 0.2, "noise_params": {"features": "pca"}},
+     r"unknown instance features 'pca'; allowed: raw, normalized"),
+    ({"noise_kind": "file", "noise_rate": 0.2}, r"file noise needs a label file"),
+    ({"noise_kind": "symmetric", "noise_rate": 0.2, "noise_params": {"features": "raw"}},
+     r"noise option features is for noise kind instance, not symmetric"),
+    ({"noise_kind": "file", "noise_params": {"labels_path": "/nonexistent/x.npy"}},
+     r"label file /nonexistent/x.npy not found"),
+])
+def test_bad_new_field_values_name_the_value(kw: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        _cfg(**kw)
+
+
+def test_instance_noise_defaults_to_raw_pixels_and_says_so_in_the_config() -> None:
+    cfg = _cfg(noise_kind="instance", noise_rate=0.2)
+    assert cfg.noise_params == {"features": "raw"}
+    old = _cfg(noise_kind="instance", noise_rate=0.2, noise_params={"features": "normalized"})
+    assert old.run_id != cfg.run_id
+    assert _cfg(noise_kind="symmetric", noise_rate=0.2).noise_params == {}
+
+
+def test_label_file_hash_is_recorded_and_moves_the_run_id(tmp_path) -> None:
+    import hashlib
+
+    import numpy as np
+
+    path = tmp_path / "labels.npy"
+    np.save(path, np.arange(10, dtype=np.int64) % 3)
+    a = _cfg(noise_kind="file", noise_params={"labels_path": str(path)})
+    assert a.noise_params["labels_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    np.save(path, np.arange(10, dtype=np.int64) % 4)
+    b = _cfg(noise_kind="file", noise_params={"labels_path": str(path)})
+    assert b.noise_params["labels_path"] == a.noise_params["labels_path"]
+    assert b.run_id != a.run_id
+    with pytest.raises(ConfigError, match=r"has sha256 [0-9a-f]{12}\.\.\., not the given"):
+        _cfg(noise_kind="file", noise_params=a.noise_params)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dal_backdoor.errors import ConfigError
@@ -74,3 +76,102 @@ def test_overrides_change_run_ids() -> None:
 def test_bad_only_is_a_clear_error(only: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         expand("table6", "paper", device="cpu", only=parse_only(only))
+
+
+# -- paper fidelity: fp32, the authors' label files --------------------------------------------
+
+@pytest.mark.parametrize("grid", ["table6", "table2"])
+def test_paper_preset_pins_fp32(grid: str) -> None:
+    specs = expand(grid, "paper", device="cpu").specs
+    assert len(specs) in (36, 312)
+    assert {s.config.precision for s in specs} == {"fp32"}
+
+
+def test_paper_preset_stays_fp32_where_auto_would_pick_bf16(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from dal_backdoor import accel
+
+    # what ``auto`` resolves to on a CUDA GPU with native bf16
+    monkeypatch.setattr(accel, "auto_precision", lambda device: "bf16")
+    only = parse_only("dataset=cifar10,loss=ce,trigger=local,seed=0")
+    (paper,) = expand("table6", "paper", device="cpu", only=only).specs
+    assert paper.config.precision == "fp32"
+    (small,) = expand("table6", "small", device="cpu", only=only).specs
+    assert small.config.precision == "bf16"  # a preset without a pin follows auto
+    (explicit,) = expand("table6", "paper", device="cpu", only=only,
+                         overrides={"precision": "bf16"}).specs  # explicit choice: honoured
+    assert explicit.config.precision == "bf16"
+
+
+def _put_label_file(root: Path, kind: str, name: str, values: np.ndarray) -> Path:
+    path = root / "dal-labels" / kind / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, values)
+    return path
+
+
+def test_paper_preset_uses_the_authors_labels_when_present(tmp_path: Path) -> None:
+    labels = np.arange(50_000, dtype=np.int64) % 10
+    path = _put_label_file(tmp_path / "a", "symmetric", "cifar10_40.npy", labels)
+    only = parse_only("loss=dal,noise=symmetric-0.4|symmetric-0.2")
+    specs = expand("table2", "paper", device="cpu", data_root=str(tmp_path / "a"),
+                   only=only).specs
+    assert len(specs) == 6
+    from_file = [s for s in specs if s.cell["noise"] == "symmetric-0.4"]
+    drawn = [s for s in specs if s.cell["noise"] == "symmetric-0.2"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    for spec in from_file:
+        assert (spec.config.noise_kind, spec.config.noise_rate) == ("file", 0.4)
+        assert spec.config.noise_params == {"labels_path": str(path), "labels_sha256": digest}
+    for spec in drawn:
+        assert (spec.config.noise_kind, spec.config.noise_params) == ("symmetric", {})
+        assert spec.config.noise_seed == 0  # one draw shared by the three seeds
+    # the same file elsewhere: same run ids (a label file is identified by its content)
+    _put_label_file(tmp_path / "b", "symmetric", "cifar10_40.npy", labels)
+    again = expand("table2", "paper", device="cpu", data_root=str(tmp_path / "b"),
+                   only=only).specs
+    assert [s.run_id for s in again] == [s.run_id for s in specs]
+    moved = next(s for s in again if s.cell["noise"] == "symmetric-0.4")
+    assert moved.config.noise_params["labels_path"] != str(path)
+    # other content: other run ids; no file: drawn noise
+    _put_label_file(tmp_path / "b", "symmetric", "cifar10_40.npy", labels[::-1].copy())
+    changed = expand("table2", "paper", device="cpu", data_root=str(tmp_path / "b"),
+                     only=parse_only("loss=dal,noise=symmetric-0.4,seed=0")).specs
+    assert changed[0].run_id not in {s.run_id for s in specs}
+    bare = expand("table2", "paper", device="cpu", data_root=str(tmp_path / "none"),
+                  only=parse_only("loss=dal,noise=symmetric-0.4,seed=0")).specs
+    assert bare[0].config.noise_kind == "symmetric"
+
+
+def test_small_preset_draws_noise_even_with_the_authors_labels(tmp_path: Path) -> None:
+    _put_label_file(tmp_path, "symmetric", "cifar10_40.npy", np.zeros(50_000, dtype=np.int64))
+    specs = expand("table2", "small", device="cpu", data_root=str(tmp_path),
+                   only=parse_only("loss=dal,noise=symmetric-0.4,seed=0")).specs
+    assert specs[0].config.noise_kind == "symmetric"  # Fashion-MNIST: no authors' file
+
+
+def test_report_says_which_noise_source_each_column_used(tmp_path: Path) -> None:
+    from dal_backdoor.report import RunRow, build_report
+
+    path = _put_label_file(tmp_path, "symmetric", "cifar10_40.npy",
+                           np.arange(50_000, dtype=np.int64) % 10)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    specs = expand("table2", "paper", device="cpu", data_root=str(tmp_path),
+                   only=parse_only("loss=dal,noise=symmetric-0.4|symmetric-0.2")).specs
+    runs = [RunRow(s.run_id, s.cell, "finished", {"clean_acc": 0.8}, [], s.config.to_dict())
+            for s in specs]
+    notes = build_report("table2", "paper", runs).notes
+    (note,) = [n for n in notes if n.startswith("noise source:")]
+    assert note == ("noise source: symmetric-0.2: drawn with noise seed 0; symmetric-0.4: "
+                    f"label file cifar10_40.npy (sha256 {digest[:12]})")
+
+
+def test_sweep_set_accepts_the_new_fields() -> None:
+    only = parse_only("loss=dal,trigger=local,seed=0")
+    (spec,) = expand("table6", "ci", device="cpu", only=only,
+                     overrides={"init": "torchvision", "noise_seed": 4}).specs
+    assert (spec.config.init, spec.config.noise_seed) == ("torchvision", 4)
+    (default,) = expand("table6", "ci", device="cpu", only=only).specs
+    assert (default.config.init, default.config.noise_seed) == ("pytorch", 0)
+    with pytest.raises(ConfigError, match=r"unknown init 'he'; allowed: pytorch, torchvision"):
+        expand("table6", "ci", device="cpu", only=only, overrides={"init": "he"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,11 +158,14 @@ def test_noise_kind_contract(kind: str, tmp_path: Path) -> None:
     images = torch.randint(0, 256, (200, 3, 8, 8), generator=gen, dtype=torch.uint8)
     cifar_n = tmp_path / "cifar10n.pt"
     write_fake_cifar_n(cifar_n, labels)
+    label_file = tmp_path / "labels.npy"  # for the ``file`` source: every 7th label moved on
+    np.save(label_file, np.where(np.arange(200) % 7 == 0, (labels.numpy() + 1) % 10,
+                                 labels.numpy()))
     rate = 0.0 if kind == "none" else 0.3
 
     def draw() -> object:
         return make_noisy_labels(labels, kind, rate, 10, seed=5, dataset="cifar10",
-                                 images=images, cifar_n_path=cifar_n)
+                                 images=images, cifar_n_path=cifar_n, labels_path=label_file)
 
     noisy = draw()
     assert noisy.kind == kind and noisy.labels.shape == labels.shape

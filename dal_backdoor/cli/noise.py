@@ -26,7 +26,8 @@ _TOP_OFF_DIAGONAL = 10
               help="Noise model (cifar-n reads real human labels from --cifar-n-file).")
 @click.option("--rate", type=float, default=0.4, show_default=True,
               help="Noise rate in [0, 1) (ignored by cifar-n, whose rate is measured).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", "--noise-seed", "seed", type=int, default=0, show_default=True,
+              help="Seed of the noise draw: the labels a run with this --noise-seed trains on.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=default_root,
               show_default="./data or $DAL_BACKDOOR_DATA", help="Data set directory.")
 @click.option("--download", is_flag=True, help="Download the data set if it is missing.")
@@ -40,6 +41,13 @@ _TOP_OFF_DIAGONAL = 10
 @click.option("--cifar-n-key", default=None,
               help="Label set in the CIFAR-N file, e.g. worse_label, aggre_label, "
                    "random_label1, noisy_label (default: worse_label or noisy_label).")
+@click.option("--labels-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Kind file: a .npy array of noisy labels, one per training sample (e.g. the "
+                   "authors' files from `dal-backdoor download dal-labels`).")
+@click.option("--features", type=click.Choice(["raw", "normalized"]), default="raw",
+              show_default=True,
+              help="Kind instance: project raw 0-255 pixels (Xia et al.'s code) or normalised "
+                   "images.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the transition matrix as a heat-map PNG (needs matplotlib).")
 def command(**opts: Any) -> None:
@@ -55,6 +63,8 @@ def command(**opts: Any) -> None:
       dal-backdoor noise --dataset cifar100 --kind instance --rate 0.2 --plot t.png
       dal-backdoor noise --kind cifar-n --cifar-n-file CIFAR-10_human.pt \\
           --cifar-n-key aggre_label
+      dal-backdoor noise --kind file \\
+          --labels-file data/dal-labels/symmetric/cifar10_40.npy
     """
     from dal_backdoor.data import create_dataset, make_noisy_labels
 
@@ -67,7 +77,8 @@ def command(**opts: Any) -> None:
         ds.labels, opts["kind"], opts["rate"], ds.num_classes, opts["seed"],
         dataset=ds.name, images=ds.images, coarse_labels=ds.coarse_labels,
         exclude_true=opts["exclude_true"], cifar_n_path=opts["cifar_n_file"],
-        cifar_n_key=opts["cifar_n_key"],
+        cifar_n_key=opts["cifar_n_key"], labels_path=opts["labels_file"],
+        features=opts["features"],
     )
     console.print(f"[bold]{noise.kind}[/] noise on {ds.name} (train, {len(ds):,} samples, "
                   f"{ds.num_classes} classes), seed {opts['seed']}")
@@ -96,7 +107,7 @@ def summary_table(noise: Any) -> Table:
         expected = _pct(noise.expected_rate)
         if noise.kind == "symmetric" and noise.expected_rate != noise.nominal_rate:
             expected += f" (= rate x (K-1)/K, K={k})"
-    nominal = "ignored" if noise.kind == "cifar-n" else _pct(noise.nominal_rate)
+    nominal = "ignored" if noise.kind in ("cifar-n", "file") else _pct(noise.nominal_rate)
     table = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")

@@ -39,7 +39,11 @@ from dal_backdoor.cli.common import (
 @click.option("--noise-rate", type=float, default=0.0, show_default=True,
               help="Noise rate in [0, 1).")
 @click.option("--noise-param", multiple=True, metavar="K=V",
-              help="Noise options: exclude_true=true, cifar_n_path=FILE, cifar_n_key=worse_label.")
+              help="Noise options: exclude_true=true, cifar_n_path=FILE, cifar_n_key=worse_label, "
+              "labels_path=FILE.npy (kind file), features=raw|normalized (kind instance).")
+@click.option("--noise-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the label-noise draw, shared by all training seeds (as the "
+              "authors' fixed label files); same as `dal-backdoor noise --seed`.")
 @click.option("--trigger",
               type=click.Choice(registry_names("triggers", "list_triggers", ("none",))),
               default="none", show_default=True, help="Backdoor trigger stamped on the poisons.")
@@ -50,6 +54,9 @@ from dal_backdoor.cli.common import (
               help="Class the poisons are relabelled to.")
 @click.option("--model", default="resnet18", show_default=True,
               type=click.Choice(registry_names("dal_backdoor.models", "list_models")))
+@click.option("--init", type=click.Choice(["pytorch", "torchvision"]), default="pytorch",
+              show_default=True, help="Initialisation: pytorch (PyTorch's module defaults, as "
+              "the authors' ResNet18) or torchvision (Kaiming-normal fan-out convolutions).")
 @click.option("--width", type=int, default=64, show_default=True, help="ResNet base width.")
 @click.option("--epochs", type=int, default=150, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
@@ -102,6 +109,7 @@ def command(**opts: Any) -> None:
         train_subset=opts["train_subset"], test_subset=opts["test_subset"],
         noise_kind=opts["noise_kind"], noise_rate=opts["noise_rate"],
         noise_params=parse_key_values(opts["noise_param"], "--noise-param"),
+        noise_seed=opts["noise_seed"], init=opts["init"],
         trigger=opts["trigger"], trigger_params=parse_key_values(opts["trigger_param"],
                                                                  "--trigger-param"),
         num_poison=opts["num_poison"], target_class=opts["target_class"], model=opts["model"],

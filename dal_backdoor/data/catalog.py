@@ -206,3 +206,6 @@ NOISE_KINDS.add("instance", _NOISE + "_instance", NoiseInfo(
     "instance", "instance-dependent flips (Xia et al. 2020, part-dependent label noise)"))
 NOISE_KINDS.add("cifar-n", _NOISE + "_cifar_n", NoiseInfo(
     "cifar-n", "the human labels of CIFAR-10N / CIFAR-100N from the official .pt file"))
+NOISE_KINDS.add("file", _NOISE + "_file", NoiseInfo(
+    "file", "noisy labels read from a .npy file (noise param labels_path), e.g. the DAL "
+            "authors' label files"))

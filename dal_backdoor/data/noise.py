@@ -15,12 +15,20 @@ Conventions (Li et al., "Dynamics-Aware Loss", Sec. 5.1, and the references it f
   class to the next class of its superclass (classes of a superclass in index order, cyclic;
   e.g. bicycle->bus->motorcycle->pickup truck->train->bicycle); other data sets i -> i+1 mod K.
 - ``instance``: Xia et al. 2020, "Part-dependent label noise", Algorithm 2 (the paper's [33]).
+  ``features="raw"`` (the default of new runs) projects the raw 0-255 pixel values, as Xia et
+  al.'s reference code does; ``"normalized"`` projects the normalised images (the only option,
+  and so the meaning of a missing ``features``, of runs stored before the option existed).
 - ``cifar-n``: the human labels of CIFAR-10N / CIFAR-100N (Wei et al. 2022) from the official
   ``.pt`` file; ``rate`` is ignored and the rate is measured.
+- ``file``: noisy labels read from a ``.npy`` integer array (``labels_path``), e.g. the DAL
+  authors' ``label/{kind}/{dataset}_{rate}.npy`` files (``dal-backdoor download dal-labels``);
+  ``rate`` is ignored and the rate is measured. A run's config records the file's sha256
+  (``labels_sha256``), so its run id changes with the file's content.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -36,10 +44,14 @@ from dal_backdoor.data.catalog import NOISE_KINDS
 from dal_backdoor.data.catalog import list_noise_kinds as list_noise_kinds
 from dal_backdoor.data.datasets import NORMALIZATION
 from dal_backdoor.errors import ConfigError, DataNotFoundError
-from dal_backdoor.validation import check_number
+from dal_backdoor.validation import check_choice, check_number
 
 #: Standard deviation of the per-sample flip rates of instance-dependent noise (Xia et al.).
 INSTANCE_FLIP_STD = 0.1
+#: What instance noise projects: raw 0-255 pixels (Xia et al.'s code; default of new runs) or
+#: normalised images (legacy: what a stored config without ``features`` computed).
+INSTANCE_FEATURES = ("raw", "normalized")
+LEGACY_INSTANCE_FEATURES = "normalized"
 
 # CIFAR-10 class indices: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog, 7 horse,
 # 9 truck. Each source class -> its target (cat and dog swap).
@@ -86,6 +98,9 @@ class _Request:
     exclude_true: bool
     cifar_n_path: str | os.PathLike[str] | None
     cifar_n_key: str | None
+    labels_path: str | os.PathLike[str] | None = None
+    labels_sha256: str | None = None
+    features: str = LEGACY_INSTANCE_FEATURES
 
 
 # A generator returns (noisy labels, expected flip rate or None).
@@ -106,13 +121,18 @@ def make_noisy_labels(
     exclude_true: bool = False,
     cifar_n_path: str | os.PathLike[str] | None = None,
     cifar_n_key: str | None = None,
+    labels_path: str | os.PathLike[str] | None = None,
+    labels_sha256: str | None = None,
+    features: str = LEGACY_INSTANCE_FEATURES,
 ) -> NoisyLabels:
     """Corrupt ``labels`` (int64, values in [0, num_classes)) with noise of ``kind``.
 
     ``rate`` must be in [0, 1). ``dataset`` picks the asymmetric map ("cifar10", "cifar100")
     and the normalisation of ``images`` for instance noise; ``coarse_labels`` (per sample) are
-    needed for CIFAR-100 asymmetric noise, ``images`` for instance noise, ``cifar_n_path`` (and
-    optionally ``cifar_n_key``) for CIFAR-N. Raises ConfigError for invalid input.
+    needed for CIFAR-100 asymmetric noise, ``images`` for instance noise (``features``: "raw"
+    or "normalized"), ``cifar_n_path`` (and optionally ``cifar_n_key``) for CIFAR-N,
+    ``labels_path`` (and optionally the expected ``labels_sha256``) for ``file``. Raises
+    ConfigError for invalid input.
     """
     fn = NOISE_KINDS.get(kind)
     num_classes = check_number("num_classes", num_classes, low=2, integer=True)
@@ -123,7 +143,9 @@ def make_noisy_labels(
         labels=clean, rate=rate, num_classes=num_classes,
         generator=torch.Generator().manual_seed(seed), dataset=dataset, images=images,
         coarse_labels=coarse_labels, exclude_true=bool(exclude_true),
-        cifar_n_path=cifar_n_path, cifar_n_key=cifar_n_key,
+        cifar_n_path=cifar_n_path, cifar_n_key=cifar_n_key, labels_path=labels_path,
+        labels_sha256=labels_sha256, features=check_choice("instance features", features,
+                                                           INSTANCE_FEATURES),
     )
     noisy, expected = fn(request)
     flipped = noisy != clean
@@ -310,9 +332,12 @@ def _instance(req: _Request) -> tuple[torch.Tensor, float | None]:
     Per-sample flip rates q_i ~ N(rate, 0.1^2) truncated to [0, 1]; W has shape (K, D, K) with
     N(0, 1) entries (drawn one (D, K) block per class); for a sample x with label y the scores
     are x W[y] with the y-th set to -inf, and the noisy label is drawn from
-    q_i * softmax(scores) + (1 - q_i) * onehot(y). ``x`` is the flattened image: uint8 images
-    (N, C, H, W) are normalised with the named data set's mean/std (else with their own
-    per-channel statistics), float images are taken as given. ``rate == 0`` means no noise (one
+    q_i * softmax(scores) + (1 - q_i) * onehot(y). ``x`` is the flattened image: with
+    ``features="raw"`` its pixel values as stored (0-255 for uint8 images, as Xia et al.'s code
+    projects them; flattened in (C, H, W) order where their code flattens (H, W, C): W is i.i.d.,
+    so the noise distribution is the same); with ``"normalized"`` uint8 images (N, C, H, W) are
+    normalised with the named data set's mean/std (else with their own per-channel
+    statistics). Float images are taken as given. ``rate == 0`` means no noise (one
     version of the reference code special-cases it the same way; otherwise the truncation at 0
     would still flip about 8% of the labels).
     """
@@ -325,7 +350,7 @@ def _instance(req: _Request) -> tuple[torch.Tensor, float | None]:
         raise ConfigError(f"instance noise got {images.shape[0]} images for {n} labels")
     if req.rate == 0 or n == 0:
         return labels.clone(), 0.0
-    norm = _normalizer(images, req.dataset)
+    norm = _normalizer(images, req.dataset) if req.features == "normalized" else None
     flip_rate = _truncated_normal(n, req.rate, INSTANCE_FLIP_STD, gen)
     u = torch.rand(n, generator=gen, dtype=torch.float64)
     dim = int(np.prod(images.shape[1:]))
@@ -445,3 +470,115 @@ def _label_array(
     if n and (t.min() < 0 or t.max() >= k):
         raise ConfigError(f"{key!r} in {path} has labels outside [0, {k})")
     return t
+
+
+# -- labels from a file (e.g. the DAL authors' label/{kind}/{dataset}_{rate}.npy) -------------
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes (read in chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_label_file(path: str | os.PathLike[str], num_samples: int | None = None,
+                    num_classes: int | None = None) -> torch.Tensor:
+    """A ``.npy`` file of integer labels as an int64 tensor, checked against the training split
+    (``num_samples`` labels, values in [0, ``num_classes``)); a ConfigError says what is wrong."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(f"label file {path} not found; the DAL authors' files: "
+                                f"dal-backdoor download dal-labels")
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"cannot read label file {path} as a .npy array: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                          ) from None
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+        raise ConfigError(f"label file {path} holds a {values.dtype} array of shape "
+                          f"{values.shape}; allowed: a 1-D integer array")
+    if num_samples is not None and values.shape[0] != num_samples:
+        raise ConfigError(f"label file {path} has {values.shape[0]} labels but the training "
+                          f"split has {num_samples}; allowed: one label per training sample")
+    labels = torch.from_numpy(values.astype(np.int64))
+    if num_classes is not None and labels.numel() and (labels.min() < 0
+                                                       or labels.max() >= num_classes):
+        raise ConfigError(f"label file {path} has labels in [{int(labels.min())}, "
+                          f"{int(labels.max())}]; allowed: [0, {num_classes})")
+    return labels
+
+
+def _file(req: _Request) -> tuple[torch.Tensor, float | None]:
+    """Noisy labels from ``labels_path`` (checked against ``labels_sha256`` when given)."""
+    if req.labels_path is None:
+        raise ConfigError("file noise needs a label file (noise param labels_path=FILE.npy)")
+    noisy = load_label_file(req.labels_path, req.labels.numel(), req.num_classes)
+    if req.labels_sha256 is not None and file_sha256(req.labels_path) != req.labels_sha256:
+        raise ConfigError(f"label file {req.labels_path} changed since the run was configured "
+                          f"(sha256 differs from {req.labels_sha256[:12]}...)")
+    return noisy, None
+
+
+def resolve_noise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The noise options of a new run with their defaults filled in: instance noise gets
+    ``features="raw"``; ``file`` noise gets the label file's ``labels_sha256`` (the file must
+    exist and, if a sha256 was given, match it)."""
+    out = dict(params)
+    for key, owner in (("features", "instance"), ("labels_path", "file"),
+                       ("labels_sha256", "file")):
+        if key in out and kind != owner:
+            raise ConfigError(f"noise option {key} is for noise kind {owner}, not {kind}")
+    if kind == "instance":
+        out.setdefault("features", INSTANCE_FEATURES[0])
+        check_choice("instance features", out["features"], INSTANCE_FEATURES)
+    if kind == "file":
+        if not out.get("labels_path"):
+            raise ConfigError("file noise needs a label file (noise param labels_path=FILE.npy)")
+        path = Path(str(out["labels_path"])).expanduser()
+        if not path.is_file():
+            raise DataNotFoundError(f"label file {path} not found; the DAL authors' files: "
+                                    f"dal-backdoor download dal-labels")
+        digest = file_sha256(path)
+        if out.get("labels_sha256") not in (None, digest):
+            raise ConfigError(f"label file {path} has sha256 {digest[:12]}..., not the given "
+                              f"labels_sha256 {str(out['labels_sha256'])[:12]}...")
+        out["labels_path"], out["labels_sha256"] = str(path), digest
+    return out
+
+
+def noise_seed(noise_seed_value: int | None, legacy_seed: int) -> int:
+    """The seed of a run's noise draw: its ``noise_seed``, or (None: runs stored before the
+    field existed) ``legacy_seed``, the seed the trainer derives from the training seed."""
+    return legacy_seed if noise_seed_value is None else int(noise_seed_value)
+
+
+def noisy_labels_for_run(cfg: Any, train: Any, legacy_seed: int) -> NoisyLabels:
+    """The noisy labels of a run (``RunConfig`` ``cfg``) on its full training split ``train``
+    (an ``ImageDataset``); ``legacy_seed`` is used when ``cfg.noise_seed`` is None."""
+    from dal_backdoor.config import check_noise_params
+
+    return make_noisy_labels(
+        train.labels, cfg.noise_kind, cfg.noise_rate, train.num_classes,
+        noise_seed(cfg.noise_seed, legacy_seed), dataset=cfg.dataset, images=train.images,
+        coarse_labels=train.coarse_labels, **check_noise_params(cfg.noise_params),
+    )
+
+
+def describe_noise_source(config: dict[str, Any]) -> str:
+    """One phrase saying where a run's noisy labels came from (for reports)."""
+    kind = config.get("noise_kind", "none")
+    params = config.get("noise_params") or {}
+    if kind == "none":
+        return "clean labels"
+    if kind == "file":
+        return (f"label file {Path(str(params.get('labels_path', '?'))).name} "
+                f"(sha256 {str(params.get('labels_sha256', '?'))[:12]})")
+    if kind == "cifar-n":
+        return "CIFAR-N human labels"
+    seed = config.get("noise_seed")
+    if seed is None:
+        return "drawn per training seed"
+    return f"drawn with noise seed {seed}"

@@ -97,13 +97,9 @@ def _apply_noise(cfg: RunConfig, train: ImageDataset) -> tuple[Tensor, Tensor, d
     """(observed labels, flipped mask, summary) for the full training split."""
     if cfg.noise_kind == "none":
         return train.labels.clone(), torch.zeros(len(train), dtype=torch.bool), {}
-    from dal_backdoor.data.noise import make_noisy_labels
+    from dal_backdoor.data.noise import noisy_labels_for_run
 
-    noisy = make_noisy_labels(
-        train.labels, cfg.noise_kind, cfg.noise_rate, train.num_classes,
-        derive_seed(cfg.seed, "noise"), dataset=cfg.dataset, images=train.images,
-        coarse_labels=train.coarse_labels, **check_noise_params(cfg.noise_params),
-    )
+    noisy = noisy_labels_for_run(cfg, train, derive_seed(cfg.seed, "noise"))
     summary = {"kind": noisy.kind, "nominal_rate": noisy.nominal_rate,
                "expected_rate": noisy.expected_rate, "actual_rate_full_split": noisy.actual_rate}
     return noisy.labels, noisy.flipped, summary

@@ -5,6 +5,8 @@ Each entry is declared once below (name, factory ``"module:function"`` imported 
 an architecture is its factory plus one ``MODELS.add`` line. Parameters are initialised from
 torch's global generator, or from a fresh generator seeded with ``seed`` (leaving the global
 one as it was) when ``seed`` is given. Importing this package imports no torch.
+``init`` names the initialisation scheme (``INITS``: "pytorch", PyTorch's module defaults as
+the DAL authors' code, or "torchvision", torchvision's ResNet init).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dal_backdoor.registry import Registry
-from dal_backdoor.validation import check_number
+from dal_backdoor.validation import check_choice, check_number
 
 if TYPE_CHECKING:  # torch-free at run time
     from torch import nn
@@ -32,6 +34,8 @@ MODELS.add("resnet18", "dal_backdoor.models.resnet:resnet18", ModelInfo(
     "resnet18", "ResNet18, CIFAR variant (3x3 stem, stride 1, no max-pool)"))
 MODELS.add("resnet34", "dal_backdoor.models.resnet:resnet34", ModelInfo(
     "resnet34", "ResNet34, CIFAR variant (3x3 stem, stride 1, no max-pool)"))
+#: Initialisation schemes accepted by ``create_model(..., init=...)`` (first: the default).
+INITS = ("pytorch", "torchvision")
 
 
 def list_models() -> list[str]:
@@ -46,22 +50,24 @@ def create_model(
     in_channels: int = 3,
     width: int = 64,
     seed: int | None = None,
+    init: str = INITS[0],
 ) -> nn.Module:
     """Build model ``name`` (an ``nn.Module``) with ``num_classes`` outputs, ``in_channels``
-    input channels and base width ``width`` (64 is the paper's ResNet18). Invalid values raise
-    ``ConfigError``."""
+    input channels, base width ``width`` (64 is the paper's ResNet18) and initialisation ``init``
+    (one of ``INITS``). Invalid values raise ``ConfigError``."""
     import torch
 
     factory = MODELS.get(name)
+    check_choice("init", init, INITS)
     check_number("num_classes", num_classes, low=1, integer=True)
     check_number("in_channels", in_channels, low=1, integer=True)
     check_number("width", width, low=1, integer=True)
     if seed is None:
-        return factory(num_classes, in_channels=in_channels, width=width)
+        return factory(num_classes, in_channels=in_channels, width=width, init=init)
     check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return factory(num_classes, in_channels=in_channels, width=width)
+        return factory(num_classes, in_channels=in_channels, width=width, init=init)
 
 
-__all__ = ["MODELS", "ModelInfo", "create_model", "list_models"]
+__all__ = ["INITS", "MODELS", "ModelInfo", "create_model", "list_models"]

@@ -12,10 +12,15 @@ Differences from the authors' code, on purpose:
 - pooling is ``AdaptiveAvgPool2d(1)`` instead of a fixed 4x4 average pool, so any input of at
   least 8x8 works (28x28 Fashion-MNIST gives 4x4 maps after the last stage, 32x32 CIFAR too);
   on 32x32 inputs both are the same operation.
-- initialisation follows torchvision's ``resnet.py``: convolutions get Kaiming-normal weights
-  (``mode="fan_out"``, ``nonlinearity="relu"``), BatchNorm weights 1 and biases 0, and the
-  linear head keeps PyTorch's default (Kaiming-uniform with ``a = sqrt(5)``, uniform bias).
-  The authors' code uses PyTorch's defaults everywhere.
+
+Initialisation (``init``, see ``INITS``):
+- ``"pytorch"`` (default, the authors' ``resnet.py``): every module keeps PyTorch's own
+  initialisation and nothing is re-initialised: convolutions and the linear head
+  Kaiming-uniform with ``a = sqrt(5)``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the linear
+  bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BatchNorm weights 1 and biases 0.
+- ``"torchvision"`` (torchvision's ``resnet.py``): convolutions re-drawn Kaiming-normal
+  (``mode="fan_out"``, ``nonlinearity="relu"``), BatchNorm weights 1 and biases 0, the linear
+  head as PyTorch's default. The tool's only initialisation before the option existed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from dal_backdoor.models import INITS  # declared torch-free in the package; first: default
+from dal_backdoor.validation import check_choice
 
 MIN_INPUT_SIZE = 8  # three stride-2 stages: 8x8 inputs end as 1x1 maps
 
@@ -62,8 +70,10 @@ class ResNet(nn.Module):
         *,
         in_channels: int = 3,
         width: int = 64,
+        init: str = "pytorch",
     ) -> None:
         super().__init__()
+        check_choice("init", init, INITS)
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         stages = []
@@ -79,7 +89,8 @@ class ResNet(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(in_planes, num_classes)
-        _init_like_torchvision(self)
+        if init == "torchvision":
+            _init_like_torchvision(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] < MIN_INPUT_SIZE or x.shape[-2] < MIN_INPUT_SIZE:
@@ -100,11 +111,13 @@ def _init_like_torchvision(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def resnet18(num_classes: int, *, in_channels: int = 3, width: int = 64) -> ResNet:
+def resnet18(num_classes: int, *, in_channels: int = 3, width: int = 64,
+             init: str = "pytorch") -> ResNet:
     """ResNet18, CIFAR variant: BasicBlock x [2, 2, 2, 2]."""
-    return ResNet((2, 2, 2, 2), num_classes, in_channels=in_channels, width=width)
+    return ResNet((2, 2, 2, 2), num_classes, in_channels=in_channels, width=width, init=init)
 
 
-def resnet34(num_classes: int, *, in_channels: int = 3, width: int = 64) -> ResNet:
+def resnet34(num_classes: int, *, in_channels: int = 3, width: int = 64,
+             init: str = "pytorch") -> ResNet:
     """ResNet34, CIFAR variant: BasicBlock x [3, 4, 6, 3]."""
-    return ResNet((3, 4, 6, 3), num_classes, in_channels=in_channels, width=width)
+    return ResNet((3, 4, 6, 3), num_classes, in_channels=in_channels, width=width, init=init)

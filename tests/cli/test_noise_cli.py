@@ -141,3 +141,46 @@ def test_bad_options(args: list[str], message: str) -> None:
     code, out = run(*full)
     assert code == 2
     assert message in one_error_line(out)
+
+
+# -- file noise, --noise-seed, --features ---------------------------------------------------------
+
+def test_file_kind_reads_the_labels(tmp_path: Path) -> None:
+    import numpy as np
+
+    ds = create_dataset("synthetic", "x", train=True, num_samples=600)
+    noisy = ds.labels.numpy().copy()
+    noisy[:60] = (noisy[:60] + 1) % 10  # 60 flips
+    path = tmp_path / "labels.npy"
+    np.save(path, noisy)
+    code, out = run(*SYNTH, "--kind", "file", "--labels-file", str(path))
+    assert code == 0, out
+    assert cells(out, "nominal rate") == ["ignored"]
+    assert cells(out, "expected rate") == ["n/a", "(measured", "labels)"]
+    assert cells(out, "actual rate") == ["10.00%"]
+    assert cells(out, "flipped") == ["60", "of", "600"]
+    np.save(path, noisy[:599])
+    code, out = run(*SYNTH, "--kind", "file", "--labels-file", str(path))
+    assert code == 2
+    assert "has 599 labels but the training split has 600" in one_error_line(out)
+
+
+def test_noise_seed_is_the_seed() -> None:
+    a = run(*SYNTH, "--kind", "symmetric", "--noise-seed", "5")
+    b = run(*SYNTH, "--kind", "symmetric", "--seed", "5")
+    assert a[0] == b[0] == 0 and a[1] == b[1]
+    assert "seed 5" in a[1]
+
+
+def test_instance_features_option() -> None:
+    ds = create_dataset("synthetic", "x", train=True, num_samples=600)
+    outputs = {}
+    for features in ("raw", "normalized"):
+        code, out = run(*SYNTH, "--kind", "instance", "--rate", "0.4", "--features", features)
+        assert code == 0, out
+        noise = make_noisy_labels(ds.labels, "instance", 0.4, 10, 0, dataset="synthetic",
+                                  images=ds.images, features=features)
+        assert cells(out, "flipped") == [f"{noise.num_flipped}", "of", "600"]
+        outputs[features] = out
+    code, default = run(*SYNTH, "--kind", "instance", "--rate", "0.4")
+    assert default == outputs["raw"]  # raw pixels by default, as Xia et al.'s code

@@ -74,7 +74,7 @@ def test_cifar_stem_and_no_maxpool() -> None:
 
 
 def test_torchvision_style_init() -> None:
-    model = create_model("resnet18", 10, width=16, seed=0)
+    model = create_model("resnet18", 10, width=16, seed=0, init="torchvision")
     conv = model.layer3[1].conv2  # 64 -> 64, 3x3: fan_out = 64 * 9
     expected_std = (2.0 / (64 * 9)) ** 0.5
     assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.05)
