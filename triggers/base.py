@@ -49,6 +49,7 @@ class TriggerInfo:
     name: str
     summary: str
     params: tuple[TriggerParam, ...]
+    threat_model: str = ""
 
 
 def resolve_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -77,6 +78,8 @@ class Trigger:
 
     name: ClassVar[str] = ""
     PARAMS: ClassVar[tuple[TriggerParam, ...]] = ()
+    #: Which images are poisoned and how they are labelled (shown by ``dal-backdoor triggers``).
+    THREAT_MODEL: ClassVar[str] = ""
 
     def __init__(self, image_size: int | Sequence[int], channels: int) -> None:
         self.image_size: tuple[int, int] = resolve_image_size(image_size)
@@ -203,11 +206,12 @@ def list_triggers() -> list[str]:
 
 
 def trigger_info(name: str) -> TriggerInfo:
-    """A trigger's one-line summary (first docstring line) and its parameters."""
+    """A trigger's one-line summary (first docstring line), parameters and threat model."""
     cls = _TRIGGERS.get(name)
     doc = inspect.getdoc(cls) or ""
     summary = doc.strip().splitlines()[0] if doc.strip() else ""
-    return TriggerInfo(name=name, summary=summary, params=tuple(cls.PARAMS))  # type: ignore[attr-defined]
+    return TriggerInfo(name=name, summary=summary, params=tuple(cls.PARAMS),  # type: ignore[attr-defined]
+                       threat_model=cls.THREAT_MODEL)  # type: ignore[attr-defined]
 
 
 def create_trigger(

@@ -67,6 +67,9 @@ class LocalTrigger(Trigger):
     channel; by default ``top = H - margin - size`` and ``left = W - margin - size``.
     """
 
+    THREAT_MODEL = ("dirty-label: poisoned training images (drawn from the other classes) get "
+                    "the trigger and the target label")
+
     PARAMS = (
         TriggerParam("size", 3, "side of the square patch in pixels"),
         TriggerParam("margin", 2, "pixels between the patch and the bottom/right image edges"),

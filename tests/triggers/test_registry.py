@@ -20,21 +20,28 @@ from triggers import (
 from triggers.base import TriggerParam
 
 NON_DEFAULT = {"local": {"size": 2, "top": 1, "pattern": [[0.5, 1.0], [0.0, 0.25]]},
-               "global": {"amplitude": 0.1, "seed": 3, "border": 1}}
+               "global": {"amplitude": 0.1, "seed": 3, "border": 1},
+               "grating": {"amplitude": 0.1, "seed": 3, "border": 1},
+               "weng": {"amplitude": "32/255", "border": 1, "fit": "resize"}}
+#: triggers that need no parameter (``additive`` needs a pattern file: tests/triggers/)
+PLAIN = ["local", "global", "grating", "weng"]
+EXPECTED_PARAMS = {"local": ["size", "margin", "top", "left", "pattern"],
+                   "global": ["amplitude", "seed", "border"],
+                   "grating": ["amplitude", "seed", "border"],
+                   "weng": ["amplitude", "border", "fit"]}
 
 
 def test_builtin_triggers_are_listed_sorted() -> None:
-    assert list_triggers() == ["global", "local"]
+    assert list_triggers() == ["additive", "global", "grating", "local", "weng"]
     assert "dal-backdoor" in (triggers.__doc__ or "")
 
 
-@pytest.mark.parametrize("name", ["local", "global"])
+@pytest.mark.parametrize("name", PLAIN)
 def test_info_lists_every_parameter_with_default_and_meaning(name: str) -> None:
     info = trigger_info(name)
     assert info.name == name and info.summary and "\n" not in info.summary
-    expected = {"local": ["size", "margin", "top", "left", "pattern"],
-                "global": ["amplitude", "seed", "border"]}[name]
-    assert [p.name for p in info.params] == expected
+    assert info.threat_model.startswith("dirty-label: ")
+    assert [p.name for p in info.params] == EXPECTED_PARAMS[name]
     assert all(p.help for p in info.params)
     # the defaults shown are the ones used
     described = create_trigger(name, 32, 3).describe()
@@ -43,20 +50,21 @@ def test_info_lists_every_parameter_with_default_and_meaning(name: str) -> None:
             assert described[p.name] == p.default
 
 
-@pytest.mark.parametrize("name", ["local", "global"])
+@pytest.mark.parametrize("name", PLAIN)
 def test_describe_round_trips_through_json(name: str) -> None:
-    trig = create_trigger(name, (24, 20), 2, **NON_DEFAULT[name])
+    channels = 1 if name == "weng" else 2  # weng: a 1- or 3-channel pattern
+    trig = create_trigger(name, (24, 20), channels, **NON_DEFAULT[name])
     text = json.dumps(trig.describe())
     again = trigger_from_description(json.loads(text))
     assert again == trig and type(again) is type(trig)
     assert again.describe() == trig.describe()
     assert create_trigger(**json.loads(text)) == trig
-    images = torch.rand(3, 2, 24, 20, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(3, channels, 24, 20, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again.apply(images), trig.apply(images))
-    assert trig != create_trigger(name, (24, 20), 2)
+    assert trig != create_trigger(name, (24, 20), channels)
 
 
-@pytest.mark.parametrize("name", ["local", "global"])
+@pytest.mark.parametrize("name", PLAIN)
 def test_shape_and_dtype_are_checked(name: str) -> None:
     trig = create_trigger(name, 32, 3)
     with pytest.raises(ConfigError) as info:
@@ -74,7 +82,7 @@ def test_shape_and_dtype_are_checked(name: str) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("name", ["local", "global"])
+@pytest.mark.parametrize("name", PLAIN)
 def test_cuda_and_cpu_stamp_identically(name: str) -> None:
     trig = create_trigger(name, 32, 3)
     gen = torch.Generator().manual_seed(0)
@@ -87,8 +95,10 @@ def test_cuda_and_cpu_stamp_identically(name: str) -> None:
 
 
 def test_unknown_name_and_parameter() -> None:
-    with pytest.raises(ConfigError, match="unknown trigger 'blend'; allowed: global, local"):
+    with pytest.raises(ConfigError) as unknown:
         create_trigger("blend", 32, 3)
+    head, allowed = str(unknown.value).split("; allowed: ")
+    assert head == "unknown trigger 'blend'" and sorted(allowed.split(", ")) == list_triggers()
     with pytest.raises(ConfigError) as info:
         create_trigger("local", 32, 3, amplitude=0.1)
     assert str(info.value) == ("local trigger has no parameter 'amplitude'; allowed: size, "
