@@ -103,6 +103,21 @@ def test_weng_and_grating_previews(tmp_path: Path, trigger: str, params: dict) -
     assert "|difference| x" in text
 
 
+@pytest.mark.parametrize("trigger", ["blended", "badnets-random", "sig", "wanet"])
+def test_attack_previews(tmp_path: Path, trigger: str) -> None:
+    code, text = run("poison", *SYNTH, "--trigger", trigger, "--num-poison", "3", "--out",
+                     str(tmp_path))
+    assert code == 0, text
+    manifest = PoisonManifest.load(tmp_path / "manifest.json")
+    trig = create_trigger(trigger, 32, 3)
+    assert manifest.trigger == trig.describe()
+    ds = synthetic()
+    images, labels = manifest.apply(ds.images, ds.labels)  # re-stamps and checks the sha256
+    shown = list(manifest.indices)
+    assert torch.equal(images[shown], trig.apply_uint8(ds.images[shown]))
+    assert (tmp_path / "preview.png").stat().st_size > 1000
+
+
 def test_additive_pattern_file(tmp_path: Path) -> None:
     pattern = tmp_path / "key.npy"
     np.save(pattern, np.full((28, 28, 3), 0.5, dtype=np.float32))
@@ -186,7 +201,8 @@ def test_triggers_lists_every_trigger_and_parameter() -> None:
     assert any(r[:3] == ["grating", "A", "faint"] for r in rows)
     assert any(r[:4] == ["global", "Legacy", "name", "of"] for r in rows)
     assert any(r[:3] == ["weng", "Weng", "et"] for r in rows)
-    assert sum(r[:3] == ["threat", "model:", "dirty-label:"] for r in rows) == 5
+    assert sum(r[:3] == ["threat", "model:", "dirty-label:"] for r in rows) == 8
+    assert sum(r[:3] == ["threat", "model:", "clean-label:"] for r in rows) == 1  # sig
     assert ["amplitude", "64/255"] in [r[:2] for r in rows]
     assert ["border", "2"] in [r[:2] for r in rows]
     assert ["margin", "2"] in [r[:2] for r in rows]

@@ -22,17 +22,27 @@ from triggers.base import TriggerParam
 NON_DEFAULT = {"local": {"size": 2, "top": 1, "pattern": [[0.5, 1.0], [0.0, 0.25]]},
                "global": {"amplitude": 0.1, "seed": 3, "border": 1},
                "grating": {"amplitude": 0.1, "seed": 3, "border": 1},
-               "weng": {"amplitude": "32/255", "border": 1, "fit": "resize"}}
+               "weng": {"amplitude": "32/255", "border": 1, "fit": "resize"},
+               "blended": {"alpha": 0.3, "test_alpha": 0.5, "seed": 2},
+               "badnets-random": {"size": 2, "pattern": "white", "seed": 4},
+               "sig": {"delta": "10/255", "frequency": 3},
+               "wanet": {"k": 3, "s": 0.7, "seed": 1}}
 #: triggers that need no parameter (``additive`` needs a pattern file: tests/triggers/)
-PLAIN = ["local", "global", "grating", "weng"]
+PLAIN = ["local", "global", "grating", "weng", "blended", "badnets-random", "sig", "wanet"]
 EXPECTED_PARAMS = {"local": ["size", "margin", "top", "left", "pattern"],
                    "global": ["amplitude", "seed", "border"],
                    "grating": ["amplitude", "seed", "border"],
-                   "weng": ["amplitude", "border", "fit"]}
+                   "weng": ["amplitude", "border", "fit"],
+                   "blended": ["alpha", "test_alpha", "seed", "pattern_file", "pattern_sha256",
+                               "fit"],
+                   "badnets-random": ["size", "pattern", "seed"],
+                   "sig": ["delta", "frequency"],
+                   "wanet": ["k", "s", "seed"]}
 
 
 def test_builtin_triggers_are_listed_sorted() -> None:
-    assert list_triggers() == ["additive", "global", "grating", "local", "weng"]
+    assert list_triggers() == ["additive", "badnets-random", "blended", "global", "grating",
+                               "local", "sig", "wanet", "weng"]
     assert "dal-backdoor" in (triggers.__doc__ or "")
 
 
@@ -40,7 +50,8 @@ def test_builtin_triggers_are_listed_sorted() -> None:
 def test_info_lists_every_parameter_with_default_and_meaning(name: str) -> None:
     info = trigger_info(name)
     assert info.name == name and info.summary and "\n" not in info.summary
-    assert info.threat_model.startswith("dirty-label: ")
+    clean_label = name == "sig"
+    assert info.threat_model.startswith("clean-label: " if clean_label else "dirty-label: ")
     assert [p.name for p in info.params] == EXPECTED_PARAMS[name]
     assert all(p.help for p in info.params)
     # the defaults shown are the ones used
