@@ -100,9 +100,15 @@ def test_cuda_and_cpu_stamp_identically(name: str) -> None:
     u = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=gen)
     f = u.to(torch.float32) / 255
     out_u = trig.apply_uint8(u.cuda())
-    assert out_u.device.type == "cuda" and torch.equal(out_u.cpu(), trig.apply_uint8(u))
     out_f = trig.apply(f.cuda())
-    assert out_f.device.type == "cuda" and torch.equal(out_f.cpu(), trig.apply(f))
+    assert out_u.device.type == "cuda" and out_f.device.type == "cuda"
+    if name == "wanet":  # grid_sample's CUDA and CPU kernels may round differently
+        diff = (out_u.cpu().to(torch.int16) - trig.apply_uint8(u).to(torch.int16)).abs()
+        assert int(diff.max()) <= 1
+        assert torch.allclose(out_f.cpu(), trig.apply(f), atol=1e-6)
+        return
+    assert torch.equal(out_u.cpu(), trig.apply_uint8(u))
+    assert torch.equal(out_f.cpu(), trig.apply(f))
 
 
 def test_unknown_name_and_parameter() -> None:
