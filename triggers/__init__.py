@@ -10,7 +10,8 @@ al. 2020 and Figure 5 of "Dynamics-Aware Loss for Learning with Label Noise" (Li
 - ``grating``: our faint zero-mean grey grating (amplitude 64/255) over the whole image but a
   2-pixel border, clipped to [0, 1] (``triggers.global_pattern``); ``global`` is its legacy
   name (stored runs with ``trigger="global"`` used it);
-- ``additive``: a user's pattern file added like ``weng`` (``triggers.additive``).
+- ``additive``: a user's pattern file added like ``weng`` (``triggers.additive``);
+- attacks: ``blended``, ``badnets-random``, ``sig`` (clean-label), ``wanet`` (one module each).
 
 Usage::
 

@@ -82,7 +82,7 @@ def _read_image(data: bytes, path: str) -> np.ndarray:
                                   "image; allowed: 8-bit grey-scale or colour, or a .npy array")
             img = img.convert("L" if img.mode in _GREY_MODES else "RGB")
             return np.asarray(img, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"pattern file {path!r} is not a readable image ({exc})") from None
