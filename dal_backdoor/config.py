@@ -228,6 +228,10 @@ def resolve_config(
 
         width = fields.get("width", RunConfig.width)
         channels_last = auto_channels_last(device, width) if isinstance(width, int) else False
+    if fields.get("trigger_params"):  # a pattern file's SHA-256 joins the params (the run id)
+        from triggers.patterns import resolve_pattern_params
+
+        fields["trigger_params"] = resolve_pattern_params(fields["trigger_params"])
     cfg = RunConfig(
         dataset=dataset, loss=loss, loss_params=params, device=device, precision=precision,
         channels_last=channels_last, **fields,

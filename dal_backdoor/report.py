@@ -106,12 +106,55 @@ class Report:
 
 # -- building ------------------------------------------------------------------------------------
 
+_MATCHED_FIELDS = ("loss", "trigger", "noise_kind", "noise_rate")
+
+
+def _matched_fields(config: dict[str, Any]) -> tuple[str, ...]:
+    """A run on a label file (the authors' noisy labels) stands for its cell's noise kind."""
+    if config.get("noise_kind") == "file":
+        return tuple(k for k in _MATCHED_FIELDS if k != "noise_kind")
+    return _MATCHED_FIELDS
+
+
+def current_runs(grid_name: str, runs: Iterable[RunRow]) -> tuple[list[RunRow], list[RunRow]]:
+    """``(kept, left_out)``: runs whose stored config still runs what the grid's current
+    definition of their cell runs (loss, trigger, noise; ``Grid.run_fields``), and the others.
+
+    A store keeps runs tagged with a cell under an earlier definition of that cell (e.g.
+    table6's ``global`` column ran the grey grating, trigger ``global``, before it ran
+    ``weng``); their run ids still mean what they computed, but they are not this column's
+    runs. Fields absent from a stored config are not compared.
+    """
+    grid = get_grid(grid_name)
+    kept: list[RunRow] = []
+    left_out: list[RunRow] = []
+    for run in runs:
+        pinned = grid.run_fields(run.cell)
+        same = all(run.config[k] == pinned[k] for k in _matched_fields(run.config)
+                   if k in pinned and k in run.config)
+        (kept if same else left_out).append(run)
+    return kept, left_out
+
+
+def _left_out_note(grid_name: str, left_out: list[RunRow]) -> str:
+    changes = sorted({f"{k} {run.config[k]} -> {v}" for run in left_out
+                      for k, v in get_grid(grid_name).run_fields(run.cell).items()
+                      if k in _matched_fields(run.config) and k in run.config
+                      and run.config[k] != v})
+    return (f"{len(left_out)} stored run(s) tagged with this grid were left out: they ran an "
+            f"earlier definition of their cell ({'; '.join(changes)}).")
+
+
 def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
-    """Lay out finished runs as the paper's table for ``grid_name``."""
+    """Lay out finished runs as the paper's table for ``grid_name`` (only the runs of the
+    grid's current cell definitions, see :func:`current_runs`)."""
     grid = get_grid(grid_name)
     expected_n = len(grid.axes["seed"])
+    runs, left_out = current_runs(grid_name, runs)
     runs = [r for r in runs if r.status == "finished" and r.final is not None]
     notes: list[str] = []
+    if left_out:
+        notes.append(_left_out_note(grid_name, left_out))
     if grid.kind == "backdoor":
         rows, columns, values, paper = _table6_layout(grid, runs)
         notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
@@ -348,7 +391,7 @@ def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = get_grid(grid_name)
-    runs = [r for r in runs if r.epochs]
+    runs = [r for r in current_runs(grid_name, runs)[0] if r.epochs]
     written: list[Path] = []
     panel_key = "trigger" if grid.kind == "backdoor" else "noise"
     for dataset in grid.axes["dataset"]:

@@ -175,3 +175,16 @@ def test_sweep_set_accepts_the_new_fields() -> None:
     assert (default.config.init, default.config.noise_seed) == ("pytorch", 0)
     with pytest.raises(ConfigError, match=r"unknown init 'he'; allowed: pytorch, torchvision"):
         expand("table6", "ci", device="cpu", only=only, overrides={"init": "he"})
+
+
+def test_table6_global_column_runs_the_weng_trigger() -> None:
+    specs = expand("table6", "paper", device="cpu", only=parse_only("loss=ce,seed=0")).specs
+    by_column = {(s.cell["dataset"], s.cell["trigger"]): s.config.trigger for s in specs}
+    assert by_column == {("cifar10", "local"): "local", ("cifar10", "global"): "weng",
+                         ("cifar100", "local"): "local", ("cifar100", "global"): "weng"}
+    grid = get_grid("table6")
+    assert grid.run_fields({"dataset": "cifar10", "loss": "gce", "trigger": "global",
+                            "seed": 2}) == {"loss": "gce", "seed": 2, "trigger": "weng"}
+    # a run of the legacy trigger name keeps its own (older) run id: it is another experiment
+    legacy = specs[1].config.replace(trigger="global")
+    assert specs[1].cell["trigger"] == "global" and legacy.run_id != specs[1].run_id

@@ -14,6 +14,7 @@ import torch
 from dal_backdoor.data import DATASETS, NOISE_KINDS, create_dataset, dataset_info
 from dal_backdoor.data.catalog import CIFAR100_CLASSES, CIFAR100_FINE_TO_COARSE
 from dal_backdoor.data.noise import make_noisy_labels
+from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import GRIDS, PRESETS, expand
 from dal_backdoor.losses import LOSSES, create_loss, preset
 from dal_backdoor.models import MODELS, create_model
@@ -73,12 +74,29 @@ def test_every_table1_preset_builds(name: str, dataset: str) -> None:
 
 # -- triggers ----------------------------------------------------------------------------------
 
+def _trigger_params(name: str, size: int, channels: int, tmp_path: Path) -> dict[str, object]:
+    """No parameters, except a generated pattern file for a trigger that needs one."""
+    if "pattern_file" not in TRIGGERS.info(name).param_names:
+        return {}
+    try:
+        create_trigger(name, size, channels)
+        return {}
+    except ConfigError:
+        path = tmp_path / f"{name}-pattern.npy"
+        np.save(path, np.linspace(0, 1, size * size, dtype=np.float32).reshape(size, size))
+        params: dict[str, object] = {"pattern_file": str(path)}
+        if "fit" in TRIGGERS.info(name).param_names:
+            params["fit"] = "resize"
+        return params
+
+
 @pytest.mark.parametrize("name", TRIGGERS.names())
 @pytest.mark.parametrize(("size", "channels"), [(32, 3), (28, 1)])
 def test_trigger_output_shape_range_dtype_and_determinism(
-    name: str, size: int, channels: int
+    name: str, size: int, channels: int, tmp_path: Path
 ) -> None:
-    trig = create_trigger(name, size, channels)
+    params = _trigger_params(name, size, channels, tmp_path)
+    trig = create_trigger(name, size, channels, **params)
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(4, channels, size, size, generator=gen)
     before = images.clone()
@@ -86,7 +104,7 @@ def test_trigger_output_shape_range_dtype_and_determinism(
     assert torch.equal(images, before)  # never in place
     assert out.shape == images.shape and out.dtype == images.dtype
     assert out.min() >= 0 and out.max() <= 1 and not torch.equal(out, images)
-    assert torch.equal(create_trigger(name, size, channels).apply(images), out)
+    assert torch.equal(create_trigger(name, size, channels, **params).apply(images), out)
     assert torch.equal(trigger_from_description(trig.describe()).apply(images), out)
     as_uint8 = float_to_uint8(images)
     stamped = trig.apply_uint8(as_uint8)
@@ -95,9 +113,9 @@ def test_trigger_output_shape_range_dtype_and_determinism(
 
 
 @pytest.mark.parametrize("name", TRIGGERS.names())
-def test_trigger_info_matches_the_class(name: str) -> None:
+def test_trigger_info_matches_the_class(name: str, tmp_path: Path) -> None:
     info = TRIGGERS.info(name)
-    trig = create_trigger(name, 32, 3)
+    trig = create_trigger(name, 32, 3, **_trigger_params(name, 32, 3, tmp_path))
     assert info.name == name == trig.name and info.summary and "\n" not in info.summary
     assert list(trig.describe())[3:] == list(info.param_names)
 

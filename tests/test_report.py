@@ -12,6 +12,7 @@ from dal_backdoor import paper_values
 from dal_backdoor.report import (
     RunRow,
     build_report,
+    current_runs,
     export,
     mixed_settings,
     plot_report,
@@ -120,3 +121,38 @@ def test_cells_that_pool_different_settings_are_flagged() -> None:
     assert mixed_settings(runs) == {"precision": ['"bf16"', '"fp32"']}
     notes = build_report("table6", "small", runs).notes
     assert any(n.startswith("WARNING") and "precision" in n for n in notes)
+
+
+def test_runs_of_an_earlier_cell_definition_are_left_out(tmp_path: Path) -> None:
+    # table6's "global" column ran the grating (trigger "global") before it ran "weng": a store
+    # may hold both, tagged with the same cell; only the current definition's runs count.
+    from dal_backdoor.report import load_runs
+    from dal_backdoor.store import ResultsStore
+
+    def run(run_id: str, trigger: str, seed: int, asr: float) -> tuple[str, dict, dict]:
+        cell = {"dataset": "cifar10", "loss": "ce", "trigger": "global", "seed": seed}
+        config = {"dataset": "fashion-mnist", "loss": "ce", "trigger": trigger, "seed": seed}
+        return run_id, cell, {"config": config, "final": {"clean_acc": 0.9, "asr": asr}}
+
+    stored = [run("0000aaaa0000aaaa", "global", 0, 0.10),
+              run("0000bbbb0000bbbb", "weng", 0, 0.80),
+              run("0000cccc0000cccc", "weng", 1, 0.60),
+              run("0000dddd0000dddd", "global", 1, 0.20)]
+    with ResultsStore(tmp_path / "r.db") as store:
+        for run_id, cell, data in stored:
+            store.start_run(run_id, data["config"], {})
+            store.finish_run(run_id, data["final"])
+            store.tag_run(run_id, "table6", "ci", cell)
+        runs = load_runs(store, "table6", "ci")
+    assert len(runs) == 4
+    kept, left_out = current_runs("table6", runs)
+    assert [r.run_id for r in kept] == ["0000bbbb0000bbbb", "0000cccc0000cccc"]
+    assert [r.run_id for r in left_out] == ["0000aaaa0000aaaa", "0000dddd0000dddd"]
+    report = build_report("table6", "ci", runs)
+    cell = report.cell("cifar10/ce", "global ASR")
+    assert cell.values == (80.0, 60.0) and cell.mean == pytest.approx(70.0)
+    assert ("2 stored run(s) tagged with this grid were left out: they ran an earlier "
+            "definition of their cell (trigger global -> weng).") in report.notes
+    assert not any("WARNING" in n for n in report.notes)  # nothing mixed
+    # runs without a stored trigger (or of the unchanged local column) are kept
+    assert current_runs("table6", RUNS) == (RUNS, [])

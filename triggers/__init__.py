@@ -6,8 +6,12 @@ Triggers are batch operations on images ``(B, C, H, W)``: ``apply`` on float ima
 al. 2020 and Figure 5 of "Dynamics-Aware Loss for Learning with Label Noise" (Li et al.):
 
 - ``local``: a 3x3 checkerboard patch 2 pixels from the bottom-right corner (``triggers.local``);
-- ``global``: a faint zero-mean grating pattern (amplitude 64/255) over the whole image but a
-  2-pixel border, clipped to [0, 1] (``triggers.global_pattern``).
+- ``weng``: Weng et al.'s colourful global trigger, the paper's (``triggers.weng``);
+- ``grating``: our faint zero-mean grey grating (amplitude 64/255) over the whole image but a
+  2-pixel border, clipped to [0, 1] (``triggers.global_pattern``); ``global`` is its legacy
+  name (stored runs with ``trigger="global"`` used it);
+- ``additive``: a user's pattern file added like ``weng`` (``triggers.additive``);
+- attacks: ``blended``, ``badnets-random``, ``sig`` (clean-label), ``wanet`` (one module each).
 
 Usage::
 

@@ -121,6 +121,11 @@ class Trigger:
             raise ConfigError(f"{self.name} trigger: apply_uint8 expects uint8 images, got "
                               f"{images.dtype}; use apply for float images in [0, 1]")
 
+    def for_evaluation(self) -> Trigger:
+        """The trigger stamped on test images (ASR): ``self`` unless a trigger has separate
+        test-time parameters (e.g. ``blended``'s ``test_alpha``)."""
+        return self
+
     def describe(self) -> dict[str, Any]:
         """``name``, ``image_size`` ([H, W]), ``channels`` and every resolved parameter.
 

@@ -1,8 +1,9 @@
-"""The ``global`` trigger: a faint full-image pattern, added and clipped to [0, 1].
+"""The ``grating`` trigger (legacy name ``global``): a faint zero-mean grey grating, added and
+clipped to [0, 1].
 
 Weng et al. 2020 (reference [41] of the DAL paper; Figure 5 there) pair the local patch with a
 global trigger spread over the whole image. This is OUR OWN procedural pattern in that spirit,
-not a copy of theirs:
+not a copy of theirs (their pattern is the ``weng`` trigger, :mod:`triggers.weng`):
 
 - the pattern ``p`` is a sum of four sinusoidal gratings (orientation, period of 3-8 pixels,
   phase and weight drawn from ``seed``), made exactly zero-mean over the image interior and
@@ -12,6 +13,11 @@ not a copy of theirs:
 - ``triggered = clip(image + amplitude * p, 0, 1)`` inside a ``border``-pixel frame; the frame is
   left untouched. Hence ``|triggered - image| <= amplitude`` everywhere and ``== 0`` on the
   border. The default amplitude is 64/255, as for the global trigger of the paper's Table 6.
+
+Names: ``grating`` is this trigger's name. ``global`` is the same trigger under its legacy name:
+runs stored with ``trigger="global"`` were computed with this grating, so the name keeps
+stamping it and their run ids keep meaning what they computed. The ``global`` column of the
+``table6`` grid now runs the ``weng`` trigger (``dal_backdoor.experiments``).
 
 Reproducibility: the grating parameters come from SplitMix64 (Steele et al. 2014), a fixed
 integer algorithm implemented here, not from a library RNG; the 1-D sines and cosines come from
@@ -24,7 +30,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import Any
 
 import torch
@@ -32,6 +37,7 @@ import torch
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.validation import check_number
 from triggers.base import Trigger
+from triggers.values import parse_fraction
 
 DEFAULT_AMPLITUDE = 64 / 255
 NUM_GRATINGS = 4
@@ -84,30 +90,20 @@ def grating_pattern(height: int, width: int, seed: int) -> torch.Tensor:
     centred = total - mean
     peak = float(centred.abs().max())
     if not peak > 0:
-        raise ConfigError(f"global trigger pattern is constant on a {height}x{width} region; "
+        raise ConfigError(f"grating trigger pattern is constant on a {height}x{width} region; "
                           "use a larger image or a smaller border")
     return centred / peak
 
 
-def _amplitude(value: Any) -> float:
-    """A number, or a fraction written as text (``"64/255"``), in (0, 1]."""
-    if isinstance(value, str) and "/" in value:
-        try:
-            value = float(Fraction(value.strip()))
-        except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"global trigger amplitude={value!r} is not a number or a "
-                              "fraction like 64/255; allowed: (0, 1]") from None
-    return float(check_number("global trigger amplitude", value, low=0, high=1, low_open=True))
-
-
-class GlobalPatternTrigger(Trigger):
-    """A faint zero-mean grating pattern (default amplitude 64/255) added to the whole image.
+class GratingTrigger(Trigger):
+    """A faint zero-mean grey grating (our own pattern, amplitude 64/255) added to the image.
 
     Same pattern on every channel; a ``border``-pixel frame is left untouched; the result is
     clipped to [0, 1].
     """
 
-    name = "global"  # declared with its TriggerInfo in triggers.catalog
+    name = "grating"  # declared with its TriggerInfo in triggers.catalog
+
 
     def __init__(
         self,
@@ -119,14 +115,16 @@ class GlobalPatternTrigger(Trigger):
     ) -> None:
         super().__init__(image_size, channels)
         h, w = self.image_size
-        self.amplitude = _amplitude(amplitude)
-        self.seed = int(check_number("global trigger seed", seed, low=0, high=_MASK64,
+        self.amplitude = parse_fraction(f"{self.name} trigger amplitude", amplitude)
+        self.seed = int(check_number(f"{self.name} trigger seed", seed, low=0, high=_MASK64,
                                      integer=True))
-        self.border = int(check_number("global trigger border", border, low=0, integer=True))
+        self.border = int(check_number(f"{self.name} trigger border", border, low=0,
+                                       integer=True))
         inner_h, inner_w = h - 2 * self.border, w - 2 * self.border
         if inner_h < 2 or inner_w < 2:
-            raise ConfigError(f"global trigger border={self.border} leaves a {max(inner_h, 0)}x"
-                              f"{max(inner_w, 0)} interior in a {h}x{w} image; allowed: "
+            raise ConfigError(f"{self.name} trigger border={self.border} leaves a "
+                              f"{max(inner_h, 0)}x{max(inner_w, 0)} interior in a {h}x{w} "
+                              "image; allowed: "
                               f"border <= {max((min(h, w) - 2) // 2, 0)}")
         self._pattern = grating_pattern(inner_h, inner_w, self.seed)
         full = torch.zeros(1, 1, h, w, dtype=torch.float64)
@@ -152,3 +150,12 @@ class GlobalPatternTrigger(Trigger):
 
     def _apply_float(self, images: torch.Tensor) -> torch.Tensor:
         return (images + self.delta(images.device, images.dtype)).clamp_(0.0, 1.0)
+
+
+class GlobalPatternTrigger(GratingTrigger):
+    """Legacy name of grating (the grey grating): stored "global" runs used it; paper's: weng.
+
+    Stamps exactly as ``grating``; the paper's global trigger is ``weng``.
+    """
+
+    name = "global"  # declared with its TriggerInfo in triggers.catalog

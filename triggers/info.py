@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: The threat model of the paper's (BadNets-style) attacks.
+DIRTY_LABEL = ("dirty-label: poisoned training images (drawn from the other classes) get the "
+               "trigger and the target label")
+
 
 @dataclass(frozen=True)
 class TriggerParam:
@@ -26,6 +30,8 @@ class TriggerInfo:
     name: str
     summary: str
     params: tuple[TriggerParam, ...] = ()
+    #: Which images are poisoned and how they are labelled (``dal-backdoor triggers``, manifest).
+    threat_model: str = DIRTY_LABEL
 
     @property
     def param_names(self) -> tuple[str, ...]:

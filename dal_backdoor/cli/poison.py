@@ -44,7 +44,7 @@ _BACKGROUND = 128
               show_default="./data or $DAL_BACKDOOR_DATA", help="Data set directory.")
 @click.option("--download", is_flag=True, help="Download the data set if it is missing.")
 @click.option("--trigger-param", multiple=True, metavar="K=V",
-              help="Trigger parameters, e.g. size=4 or amplitude=32/255.")
+              help="Trigger parameters, e.g. size=4, amplitude=32/255 or pattern_file=key.png.")
 @click.option("--dataset-param", multiple=True, metavar="K=V",
               help="Data-set options, e.g. num_samples=2000 for synthetic.")
 def command(**opts: Any) -> None:
@@ -61,7 +61,9 @@ def command(**opts: Any) -> None:
     \b
     Examples:
       dal-backdoor poison --dataset cifar10 --trigger local --out poison/local
-      dal-backdoor poison --trigger global --trigger-param amplitude=32/255 --out p/
+      dal-backdoor poison --trigger weng --out poison/weng      (the paper's global trigger)
+      dal-backdoor poison --trigger grating --trigger-param amplitude=32/255 --out p/
+      dal-backdoor poison --trigger additive --trigger-param pattern_file=key.png --out p/
     """
     from dal_backdoor.data import create_dataset
     from dal_backdoor.data.poison import poison

@@ -28,8 +28,10 @@ def triggers_table() -> Table:
     table.add_column("description / meaning")
     for name in list_triggers():
         info = trigger_info(name)
-        table.add_row(name, "", "", f"[italic]{escape(info.summary)}[/]",
-                      end_section=not info.params)
+        text = f"[italic]{escape(info.summary)}[/]"
+        if info.threat_model:
+            text += f"\n[dim]threat model: {escape(info.threat_model)}[/]"
+        table.add_row(name, "", "", text, end_section=not info.params)
         for i, p in enumerate(info.params):
             table.add_row("", p.name, escape(_shown(p.default)), escape(p.help),
                           end_section=i == len(info.params) - 1)

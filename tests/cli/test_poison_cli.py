@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -77,6 +79,61 @@ def test_global_with_parameters(tmp_path: Path) -> None:
     assert "amplitude" in text and "|difference| x" in text
 
 
+@pytest.mark.parametrize(
+    ("trigger", "params"),
+    [("weng", {"amplitude": 64 / 255, "border": 2, "fit": "auto"}),
+     ("grating", {"amplitude": 64 / 255, "seed": 0, "border": 2})],
+)
+def test_weng_and_grating_previews(tmp_path: Path, trigger: str, params: dict) -> None:
+    code, text = run("poison", *SYNTH, "--trigger", trigger, "--num-poison", "8", "--out",
+                     str(tmp_path))
+    assert code == 0, text
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["trigger"] == {"name": trigger, "image_size": [32, 32], "channels": 3, **params}
+    ds = synthetic()
+    expected = create_trigger(trigger, 32, 3).apply_uint8(ds.images[list(data["indices"])])
+    from PIL import Image
+
+    with Image.open(tmp_path / "preview.png") as img:
+        grid = torch.from_numpy(np.asarray(img).copy())
+    # row 2, tile 0 (zoom 4, 2-pixel gaps) is the first poisoned image
+    y, x = 2 + 128 + 2, 2
+    tile = grid[y:y + 128:4, x:x + 128:4].permute(2, 0, 1)
+    assert torch.equal(tile, expected[0])
+    assert "|difference| x" in text
+
+
+@pytest.mark.parametrize("trigger", ["blended", "badnets-random", "sig", "wanet"])
+def test_attack_previews(tmp_path: Path, trigger: str) -> None:
+    code, text = run("poison", *SYNTH, "--trigger", trigger, "--num-poison", "3", "--out",
+                     str(tmp_path))
+    assert code == 0, text
+    manifest = PoisonManifest.load(tmp_path / "manifest.json")
+    trig = create_trigger(trigger, 32, 3)
+    assert manifest.trigger == trig.describe()
+    ds = synthetic()
+    images, labels = manifest.apply(ds.images, ds.labels)  # re-stamps and checks the sha256
+    shown = list(manifest.indices)
+    assert torch.equal(images[shown], trig.apply_uint8(ds.images[shown]))
+    assert (tmp_path / "preview.png").stat().st_size > 1000
+
+
+def test_additive_pattern_file(tmp_path: Path) -> None:
+    pattern = tmp_path / "key.npy"
+    np.save(pattern, np.full((28, 28, 3), 0.5, dtype=np.float32))
+    code, text = run("poison", *SYNTH, "--trigger", "additive", "--trigger-param",
+                     f"pattern_file={pattern}", "--num-poison", "4", "--out", str(tmp_path / "o"))
+    assert code == 0, text
+    data = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert data["trigger"]["pattern_sha256"] == hashlib.sha256(pattern.read_bytes()).hexdigest()
+    np.save(pattern, np.full((28, 28, 3), 3.0, dtype=np.float32))
+    code, text = run("poison", *SYNTH, "--trigger", "additive", "--trigger-param",
+                     f"pattern_file={pattern}", "--out", str(tmp_path / "bad"))
+    assert code == 2
+    assert "has values in [3, 3]; allowed: [0, 1]" in one_error_line(text)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_zero_poisons_write_no_preview(tmp_path: Path) -> None:
     code, text = run("poison", *SYNTH, "--num-poison", "0", "--out", str(tmp_path / "z"))
     assert code == 0, text
@@ -141,7 +198,11 @@ def test_triggers_lists_every_trigger_and_parameter() -> None:
     code, text = run("triggers")
     assert code == 0, text
     rows = [line.split() for line in text.splitlines()]
-    assert any(r[:3] == ["global", "A", "faint"] for r in rows)
+    assert any(r[:3] == ["grating", "A", "faint"] for r in rows)
+    assert any(r[:4] == ["global", "Legacy", "name", "of"] for r in rows)
+    assert any(r[:3] == ["weng", "Weng", "et"] for r in rows)
+    assert sum(r[:3] == ["threat", "model:", "dirty-label:"] for r in rows) == 8
+    assert sum(r[:3] == ["threat", "model:", "clean-label:"] for r in rows) == 1  # sig
     assert ["amplitude", "64/255"] in [r[:2] for r in rows]
     assert ["border", "2"] in [r[:2] for r in rows]
     assert ["margin", "2"] in [r[:2] for r in rows]

@@ -153,3 +153,15 @@ def test_bad_parameters(params: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         create_trigger("global", (32, 30), 3, **params)
     assert message in str(info.value)
+
+
+def test_grating_is_the_legacy_global_trigger_under_its_own_name() -> None:
+    # Stored runs with trigger="global" computed the grating: the name must keep stamping it.
+    legacy, grating = create_trigger("global", 32, 3), create_trigger("grating", 32, 3)
+    assert type(grating).__name__ == "GratingTrigger" and isinstance(legacy, type(grating))
+    assert legacy.describe() == {**grating.describe(), "name": "global"}
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(legacy.apply(images), grating.apply(images))
+    assert torch.equal(legacy.pattern(), create_trigger("global", 32, 1).pattern())
+    with pytest.raises(ConfigError, match="grating trigger amplitude=2 is not in"):
+        create_trigger("grating", 32, 3, amplitude=2)
