@@ -35,10 +35,13 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     from dal_backdoor.config import resolve_device
     from dal_backdoor.evaluate import evaluate_backdoor
     from dal_backdoor.train import load_test_set, load_trained_model
-    from dal_backdoor.validation import check_number
+    from dal_backdoor.validation import MAX_COUNT, check_number
     from triggers import create_trigger
 
-    check_number("batch_size", batch_size, low=1, integer=True)
+    if trigger_param and trigger is None:
+        raise click.UsageError("--trigger-param needs --trigger (the run's own trigger keeps its "
+                               "recorded parameters)")
+    check_number("batch_size", batch_size, low=1, high=MAX_COUNT, integer=True)
     dev = resolve_device(device)
     model, cfg, info = load_trained_model(run_dir, dev)
     if root is not None:

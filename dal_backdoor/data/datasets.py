@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import inspect
 import logging
 import os
 import pickle
@@ -31,7 +32,7 @@ import torch
 from dal_backdoor.data.synthetic import SYNTHETIC_MEAN, SYNTHETIC_STD, make_synthetic
 from dal_backdoor.errors import ConfigError, DataNotFoundError
 from dal_backdoor.registry import Registry
-from dal_backdoor.validation import check_number
+from dal_backdoor.validation import MAX_COUNT, MAX_SEED, check_number
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,20 @@ def create_dataset(
     raises :class:`DataNotFoundError` naming where we looked and how to get it.
     """
     factory = _DATASETS.get(name)
+    _check_options(name, factory, kwargs)
     return factory(Path(root).expanduser(), bool(train), bool(download), **kwargs)
+
+
+def _check_options(name: str, factory: Any, kwargs: dict[str, Any]) -> None:
+    """Unknown keyword options are a ConfigError listing the allowed ones (not a TypeError)."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # the factory checks its own options
+    allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} of data set {name}; "
+                          f"allowed: {', '.join(allowed) or '(none)'}")
 
 
 def _no_options(name: str, kwargs: dict[str, Any]) -> None:
@@ -459,11 +473,11 @@ def _synthetic(
     """
     if num_samples is None:
         num_samples = 10_000 if train else 2_000
-    n = check_number("num_samples", num_samples, low=1, integer=True)
+    n = check_number("num_samples", num_samples, low=1, high=MAX_COUNT, integer=True)
     k = check_number("num_classes", num_classes, low=2, high=1000, integer=True)
     size = check_number("image_size", image_size, low=4, high=512, integer=True)
     c = check_number("channels", channels, low=1, high=4, integer=True)
-    s = check_number("seed", seed, low=0, integer=True)
+    s = check_number("seed", seed, low=0, high=MAX_SEED, integer=True)
     images, labels = make_synthetic(n, k, size, c, s, train)
     return ImageDataset("synthetic", images, labels, tuple(f"class{i}" for i in range(k)),
                         (SYNTHETIC_MEAN,) * c, (SYNTHETIC_STD,) * c)
