@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,8 +242,10 @@ _SET_ELSEWHERE = {"device": "--device", "data_root": "--root", "loss_params": "a
 
 
 def _grid_owned(grid: Grid) -> dict[str, str]:
-    """Fields a grid's axes set (the axis that owns each)."""
-    owned = {"dataset": "dataset", "loss": "loss"}
+    """Fields a grid's axes set (the axis that owns each). ``dataset`` is not one: the axis
+    names the paper's data set (whose Table 1 hyper-parameters are used), the preset chooses
+    the data set that is run, and an override may substitute another one."""
+    owned = {"loss": "loss"}
     if "trigger" in grid.axes:
         owned["trigger"] = "trigger"
     if "noise" in grid.axes:
@@ -276,9 +278,12 @@ def check_overrides(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
 def _typed(key: str, value: Any, kind: str) -> Any:
     """``value`` as the field type ``kind`` (the dataclass annotation text)."""
     if kind.startswith("dict"):
-        raise ConfigError(f"--set {key}={value}: {key} is a mapping of options and cannot be "
-                          "set with --set")
-    if "None" in kind and isinstance(value, str) and value.lower() in ("none", "null"):
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise ConfigError(f"--set {key}={value}: {key} is a mapping of options, not a single "
+                          "value; it cannot be set with --set")
+    if "None" in kind and (value is None or (isinstance(value, str)
+                                             and value.lower() in ("none", "null"))):
         return None
     base = kind.split("|")[0].strip()
     if base == "bool":
