@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dal_backdoor.config import RunConfig, resolve_config
+from dal_backdoor.config import RunConfig, canonical_json, resolve_config
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.paper_values import NOISE_SETTINGS
 from dal_backdoor.registry import Registry
@@ -351,6 +351,28 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
                                 device=device, data_root=str(data_root), **fields)
         specs.append(RunSpec(grid.name, preset.name, dict(cell), config))
     return Expansion(specs, skipped)
+
+
+# Fields that decide whether a run's data can be prepared (the seed only picks which images).
+_DATA_FIELDS = ("dataset", "dataset_params", "train_subset", "test_subset", "noise_kind",
+                "noise_rate", "noise_params", "trigger", "trigger_params", "num_poison",
+                "target_class", "data_root")
+
+
+def check_specs(specs: Iterable[RunSpec]) -> None:
+    """Prepare the data of every distinct data setting once (load, noise, subset, trigger,
+    poisons), so that what would fail every run of a sweep (a missing data set, a trigger
+    larger than the images, more poisons than eligible images, ...) is one ConfigError before
+    anything is written, also for ``--dry-run``."""
+    from dal_backdoor.train import prepare_data
+
+    seen: set[str] = set()
+    for spec in specs:
+        values = spec.config.to_dict()
+        key = canonical_json({k: values[k] for k in _DATA_FIELDS})
+        if key not in seen:
+            seen.add(key)
+            prepare_data(spec.config)
 
 
 def cells_without(specs: Iterable[RunSpec], key: str) -> dict[tuple, list[RunSpec]]:

@@ -87,12 +87,19 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """While the command runs, SIGTERM raises ``Terminated`` (like SIGINT raises
-    KeyboardInterrupt): checkpoints already written stay, the store is left consistent."""
+    KeyboardInterrupt): checkpoints already written stay, the store is left consistent. Our
+    child processes (a sweep's workers) get the SIGTERM too, as a Ctrl-C reaches the whole
+    process group, so the driver never waits for runs that go on without it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
+        import multiprocessing
+
+        for child in multiprocessing.active_children():
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGTERM)
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,9 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
+
+from dal_backdoor.errors import ConfigError
+from dal_backdoor.validation import check_finite
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -73,10 +75,10 @@ def convert_value(key: str, value: str, option: str = "--param") -> Any:
         number = float(value)
     except ValueError:
         return value
-    if not math.isfinite(number):
-        raise click.BadParameter(f"{key}={value} is not a finite number; allowed: finite "
-                                 "numbers", param_hint=option)
-    return number + 0.0  # -0.0 -> 0.0
+    try:
+        return check_finite(key, number)  # NaN/inf refused, -0.0 -> 0.0
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 class OutputPath(click.ParamType):

@@ -117,9 +117,10 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     checkpoints, failed ones are retried; a run that fails is recorded with its error and the
     sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
     """
-    from dal_backdoor.experiments import expand, parse_only, parse_seeds
+    from dal_backdoor.experiments import check_specs, expand, parse_only, parse_seeds
     from dal_backdoor.io import check_output_dir
-    from dal_backdoor.sweep import preflight, run_sweep
+    from dal_backdoor.store import ResultsStore
+    from dal_backdoor.sweep import run_sweep
 
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
                        overrides=parse_key_values(overrides, "--set"), seeds=parse_seeds(seeds))
@@ -131,7 +132,9 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     runs_dir = runs_dir or check_output_dir(db.parent / "runs", "--runs-dir", ("*",))
     for spec in expansion.specs:  # every run folder must be usable before anything is written
         check_output_dir(runs_dir / spec.run_id, "run folder", ("*",))
-    preflight(expansion.specs)  # data sets and their options, also for --dry-run
+    check_specs(expansion.specs)  # every cell's data, trigger and poisons, also for --dry-run
+    if db.exists():  # an unusable store is refused before the runs folder is created
+        ResultsStore(db, readonly=True).close()
     set_interrupt_hint(f"finished runs are kept and interrupted ones resume from their last "
                        f"epoch: run the same `dal-backdoor sweep {grid}` command again")
     if dry_run:
