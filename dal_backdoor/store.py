@@ -618,6 +618,21 @@ class ResultsStore:
         return record
 
 
+def check_store(path: str | os.PathLike[str]) -> None:
+    """Refuse an existing file that is not a sound results store (not SQLite, foreign, newer
+    schema, corrupt pages) with a StoreError, reading it without creating or changing anything.
+    Commands that write call it before their first write; a missing file is fine (it will be
+    created)."""
+    if not Path(path).exists():
+        return
+    with ResultsStore(path, readonly=True) as store:
+        rows = store._query("PRAGMA quick_check")
+    result = "; ".join(str(r[0]) for r in rows[:3])
+    if result != "ok":
+        raise StoreError(f"results store {path} is corrupt ({result}); restore it from a "
+                         "backup or use another --db")
+
+
 def _check_export(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
     if not isinstance(data, Mapping) or data.get("format") != EXPORT_FORMAT:
         raise StoreError(f"cannot import into {path}: not an export_run record")

@@ -119,7 +119,7 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     """
     from dal_backdoor.experiments import check_specs, expand, parse_only, parse_seeds
     from dal_backdoor.io import check_output_dir
-    from dal_backdoor.store import ResultsStore
+    from dal_backdoor.store import check_store
     from dal_backdoor.sweep import run_sweep
 
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
@@ -133,8 +133,7 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     for spec in expansion.specs:  # every run folder must be usable before anything is written
         check_output_dir(runs_dir / spec.run_id, "run folder", ("*",))
     check_specs(expansion.specs)  # every cell's data, trigger and poisons, also for --dry-run
-    if db.exists():  # an unusable store is refused before the runs folder is created
-        ResultsStore(db, readonly=True).close()
+    check_store(db)  # an unusable store is refused before the runs folder is created
     set_interrupt_hint(f"finished runs are kept and interrupted ones resume from their last "
                        f"epoch: run the same `dal-backdoor sweep {grid}` command again")
     if dry_run:

@@ -92,6 +92,7 @@ def command(**opts: Any) -> None:
     """
     from dal_backdoor.cli.progress import RunProgress, summary_table
     from dal_backdoor.config import resolve_config
+    from dal_backdoor.store import check_store
     from dal_backdoor.train import fit
 
     cfg = resolve_config(
@@ -110,6 +111,7 @@ def command(**opts: Any) -> None:
         augment=opts["augment"], seed=opts["seed"], data_root=str(opts["root"]),
         eval_batch_size=opts["eval_batch_size"], compile=opts["compile_model"],
     )
+    check_store(opts["db"])  # before anything is written
     if opts["download"]:
         from dal_backdoor.data import create_dataset
 

@@ -455,6 +455,30 @@ def _fashion_mnist(root: Path, train: bool, download: bool, **kwargs: Any) -> Im
 
 # -- synthetic -----------------------------------------------------------------------------
 
+_SYNTHETIC_BYTES_PER_PIXEL = 13  # peak while generating: float32 signal, noise, temporaries
+
+
+def _check_fits_memory(needed: int, what: str) -> None:
+    """ConfigError before allocating what cannot fit in the memory available now."""
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(f"{what} needs about {needed / 2**30:.1f} GiB of memory; "
+                          f"{available / 2**30:.1f} GiB are available (use fewer num_samples "
+                          "or a smaller image_size)")
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (free + reclaimable cache), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @_DATASETS.register("synthetic")
 def _synthetic(
     root: Path,
@@ -478,6 +502,8 @@ def _synthetic(
     size = check_number("image_size", image_size, low=4, high=512, integer=True)
     c = check_number("channels", channels, low=1, high=4, integer=True)
     s = check_number("seed", seed, low=0, high=MAX_SEED, integer=True)
+    _check_fits_memory(n * c * size * size * _SYNTHETIC_BYTES_PER_PIXEL,
+                       f"synthetic data set of {n} images of {c}x{size}x{size}")
     images, labels = make_synthetic(n, k, size, c, s, train)
     return ImageDataset("synthetic", images, labels, tuple(f"class{i}" for i in range(k)),
                         (SYNTHETIC_MEAN,) * c, (SYNTHETIC_STD,) * c)
