@@ -10,8 +10,8 @@ from dal_backdoor.errors import ConfigError
 
 
 def _fmt(x: float) -> str:
-    """A bound or value as text: integers in full (1000000000, not 1e+09), other numbers %g."""
-    if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15):
+    """A bound as text: whole numbers below 1e15 in full (1000000000, not 1e+09), others %g."""
+    if math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return f"{x:g}"
 
@@ -55,7 +55,8 @@ def check_number(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        raise ConfigError(f"{name}={_fmt(value)} is not in {interval}")
+        shown = str(value) if isinstance(value, int) else _fmt(value)  # as given, in full
+        raise ConfigError(f"{name}={shown} is not in {interval}")
     return int(value) if integer else float(value)
 
 

@@ -32,7 +32,7 @@ import torch
 from dal_backdoor.data.synthetic import SYNTHETIC_MEAN, SYNTHETIC_STD, make_synthetic
 from dal_backdoor.errors import ConfigError, DataNotFoundError
 from dal_backdoor.registry import Registry
-from dal_backdoor.validation import MAX_COUNT, MAX_SEED, check_number
+from dal_backdoor.validation import MAX_SEED, check_number
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +497,7 @@ def _synthetic(
     """
     if num_samples is None:
         num_samples = 10_000 if train else 2_000
-    n = check_number("num_samples", num_samples, low=1, high=MAX_COUNT, integer=True)
+    n = check_number("num_samples", num_samples, low=1, integer=True)  # memory checked below
     k = check_number("num_classes", num_classes, low=2, high=1000, integer=True)
     size = check_number("image_size", image_size, low=4, high=512, integer=True)
     c = check_number("channels", channels, low=1, high=4, integer=True)
