@@ -117,9 +117,7 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     checkpoints, failed ones are retried; a run that fails is recorded with its error and the
     sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
     """
-    from dal_backdoor.experiments import check_specs, expand, parse_only, parse_seeds
-    from dal_backdoor.io import check_output_dir
-    from dal_backdoor.store import check_store
+    from dal_backdoor.experiments import expand, parse_only, parse_seeds
     from dal_backdoor.sweep import run_sweep
 
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
@@ -129,11 +127,7 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     if not expansion.specs:
         raise click.UsageError(f"no runs to do: the grid {grid} under preset {preset} "
                                "(and --only) selects nothing")
-    runs_dir = runs_dir or check_output_dir(db.parent / "runs", "--runs-dir", ("*",))
-    for spec in expansion.specs:  # every run folder must be usable before anything is written
-        check_output_dir(runs_dir / spec.run_id, "run folder", ("*",))
-    check_specs(expansion.specs)  # every cell's data, trigger and poisons, also for --dry-run
-    check_store(db)  # an unusable store is refused before the runs folder is created
+    runs_dir = check_before_writing(expansion.specs, db, runs_dir)
     set_interrupt_hint(f"finished runs are kept and interrupted ones resume from their last "
                        f"epoch: run the same `dal-backdoor sweep {grid}` command again")
     if dry_run:
@@ -163,3 +157,19 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     if summary.failed:
         raise click.ClickException(f"{len(summary.failed)} run(s) failed; see "
                                    f"`dal-backdoor runs --db {db} --status failed`")
+
+
+def check_before_writing(specs: list[Any], db: Path, runs_dir: Path | None) -> Path:
+    """Everything that would fail every run, refused before the first write (also for
+    --dry-run): run folders, each cell's data/trigger/poisons, the store. Returns the runs
+    folder (default: runs/ beside --db)."""
+    from dal_backdoor.experiments import check_specs
+    from dal_backdoor.io import check_output_dir
+    from dal_backdoor.store import check_store
+
+    runs_dir = runs_dir or check_output_dir(db.parent / "runs", "--runs-dir", ("*",))
+    for spec in specs:
+        check_output_dir(runs_dir / spec.run_id, "run folder", ("*",))
+    check_specs(specs)
+    check_store(db)  # an unusable store is refused before the runs folder is created
+    return runs_dir
