@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.validation import check_choice, check_number
+from dal_backdoor.validation import MAX_COUNT, MAX_SEED, check_bool, check_choice, check_number
 
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,6 +27,8 @@ DEVICES = ("auto", "cpu", "cuda")
 NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size", "compile"})
 NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key", "labels_path", "labels_sha256",
                     "features")
+MAX_EPOCHS = 100_000  # upper bounds, so that huge values are one clear error, not an overflow
+MAX_WIDTH = 4096
 #: Metadata key of a field added after run ids were first published (see ``added_field``).
 LEGACY = "legacy_value"
 
@@ -242,16 +244,17 @@ def resolve_config(
     check_choice("trigger", cfg.trigger, ["none", *list_triggers()])
     check_choice("model", cfg.model, list_models())
     check_choice("init", cfg.init, INITS)
-    check_number("epochs", cfg.epochs, low=1, integer=True)
-    check_number("batch_size", cfg.batch_size, low=1, integer=True)
-    check_number("eval_batch_size", cfg.eval_batch_size, low=1, integer=True)
+    check_number("epochs", cfg.epochs, low=1, high=MAX_EPOCHS, integer=True)
+    check_number("batch_size", cfg.batch_size, low=1, high=MAX_COUNT, integer=True)
+    check_number("eval_batch_size", cfg.eval_batch_size, low=1, high=MAX_COUNT,
+                 integer=True)
     check_number("lr", cfg.lr, low=0, low_open=True)
     check_number("momentum", cfg.momentum, low=0, high=1, high_open=True)
     check_number("weight_decay", cfg.weight_decay, low=0)
-    check_number("width", cfg.width, low=1, integer=True)
-    check_number("seed", cfg.seed, low=0, high=2**63 - 1, integer=True)
-    check_number("num_poison", cfg.num_poison, low=0, integer=True)
-    check_number("target_class", cfg.target_class, low=0, integer=True)
+    check_number("width", cfg.width, low=1, high=MAX_WIDTH, integer=True)
+    check_number("seed", cfg.seed, low=0, high=MAX_SEED, integer=True)
+    check_number("num_poison", cfg.num_poison, low=0, high=MAX_COUNT, integer=True)
+    check_number("target_class", cfg.target_class, low=0, high=MAX_COUNT, integer=True)
     check_number("noise_rate", cfg.noise_rate, low=0, high=1, high_open=True)
     if cfg.noise_kind == "none" and cfg.noise_rate != 0:
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
@@ -266,7 +269,7 @@ def resolve_config(
     for name in ("train_subset", "test_subset"):
         value = getattr(cfg, name)
         if value is not None:
-            check_number(name, value, low=1, integer=True)
+            check_number(name, value, low=1, high=MAX_COUNT, integer=True)
     # Building the loss validates every hyper-parameter (names and ranges) with a clear message.
     num_classes = dataset_info(dataset, cfg.dataset_params).num_classes
     create_loss(loss, num_classes=num_classes,
@@ -289,4 +292,6 @@ def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown noise option(s) {', '.join(unknown)}; allowed: "
                           + ", ".join(NOISE_PARAM_KEYS))
+    if "exclude_true" in params:
+        check_bool("exclude_true", params["exclude_true"])  # never "maybe" taken as true
     return dict(params)

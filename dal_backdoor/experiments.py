@@ -21,17 +21,19 @@ Loss hyper-parameters always come from the paper's Table 1 column of the *paper'
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dal_backdoor.config import RunConfig, resolve_config
+from dal_backdoor.config import RunConfig, canonical_json, resolve_config
 from dal_backdoor.data.catalog import dataset_present
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.paper_values import NOISE_SETTINGS
 from dal_backdoor.registry import Registry
+from dal_backdoor.validation import MAX_SEED, check_bool
 
 TABLE2_LOSSES = ("ce", "gce", "sce", "nlnl", "btl", "nce_rce", "tce", "nce_agce", "ce_sr", "js",
                  "poly1", "dgce", "dal")
@@ -223,6 +225,96 @@ def parse_only(text: str | None) -> dict[str, set[str]]:
     return out
 
 
+MAX_SEEDS = 1000
+
+
+def parse_seeds(text: str | None) -> tuple[int, ...] | None:
+    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"0,2,5"`` -> (0, 2, 5); ``"0-2,7"`` -> (0, 1, 2, 7).
+
+    None or "" -> None (the grid's own seeds). Seeds are non-negative integers, each given once.
+    """
+    if text is None or not text.strip():
+        return None
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.strip().partition("-")
+        try:
+            low = int(first)
+            high = int(last) if sep else low
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: {part.strip()!r} is not a seed or a range; "
+                              "allowed: e.g. 0-4 or 0,2,5") from None
+        if not 0 <= low <= high <= MAX_SEED or high - low >= MAX_SEEDS:
+            raise ConfigError(f"--seeds {text!r}: {part.strip()!r} is not an increasing range "
+                              f"of seeds in [0, {MAX_SEED}] with at most {MAX_SEEDS} seeds")
+        seeds.extend(range(low, high + 1))
+    if len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds {text!r} names a seed twice or more than {MAX_SEEDS} seeds; "
+                          "allowed: each seed once")
+    return tuple(seeds)
+
+
+# RunConfig fields that --set may not change, and what to use instead.
+_SET_ELSEWHERE = {"device": "--device", "data_root": "--root", "loss_params": "a loss preset",
+                  "seed": "--seeds (e.g. --seeds 0-4 or --seeds 0,2,5)"}
+
+
+def _grid_owned(grid: Grid) -> dict[str, str]:
+    """Fields a grid's axes set (the axis that owns each). ``dataset`` is not one: the axis
+    names the paper's data set (whose Table 1 hyper-parameters are used), the preset chooses
+    the data set that is run, and an override may substitute another one."""
+    owned = {"loss": "loss"}
+    if "trigger" in grid.axes:
+        owned["trigger"] = "trigger"
+    if "noise" in grid.axes:
+        owned.update(noise_kind="noise", noise_rate="noise")
+    return owned
+
+
+def check_overrides(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``--set`` overrides checked against the RunConfig fields: unknown keys, keys a grid axis
+    or another option owns, and values of the wrong type are one ConfigError each."""
+    fields_ = {f.name: f for f in dataclasses.fields(RunConfig)}
+    owned = _grid_owned(grid)
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in fields_:
+            raise ConfigError(f"--set {key}: unknown run setting; allowed: "
+                              + ", ".join(k for k in sorted(fields_)
+                                          if k not in owned and k not in _SET_ELSEWHERE))
+        if key in _SET_ELSEWHERE:
+            raise ConfigError(f"--set {key}={value}: not settable with --set; use "
+                              f"{_SET_ELSEWHERE[key]}")
+        if key in owned:
+            raise ConfigError(f"--set {key}={value}: {key} is set by the {owned[key]!r} axis "
+                              f"of grid {grid.name}; narrow the grid with --only "
+                              f"{owned[key]}=...")
+        out[key] = _typed(key, value, str(fields_[key].type))
+    return out
+
+
+def _typed(key: str, value: Any, kind: str) -> Any:
+    """``value`` as the field type ``kind`` (the dataclass annotation text)."""
+    if kind.startswith("dict"):
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise ConfigError(f"--set {key}={value}: {key} is a mapping of options, not a single "
+                          "value; it cannot be set with --set")
+    if "None" in kind and (value is None or (isinstance(value, str)
+                                             and value.lower() in ("none", "null"))):
+        return None
+    base = kind.split("|")[0].strip()
+    if base == "bool":
+        return check_bool(key, value)
+    if base == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"--set {key}={value!r} is not an integer")
+    if base == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"--set {key}={value!r} is not a number")
+    if base == "str" and not isinstance(value, str):
+        raise ConfigError(f"--set {key}={value!r} is not a name")
+    return float(value) if base == "float" else value
+
+
 def _matches(cell: dict[str, Any], only: dict[str, set[str]]) -> bool:
     return all(str(cell[k]) in values for k, values in only.items())
 
@@ -256,13 +348,19 @@ def _cell_noise(preset: Preset, cell: dict[str, Any], dataset: str,
 
 def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
            only: dict[str, set[str]] | None = None, device: str = "auto",
-           overrides: dict[str, Any] | None = None) -> Expansion:
+           overrides: dict[str, Any] | None = None,
+           seeds: tuple[int, ...] | None = None) -> Expansion:
     """Every run of ``grid`` under ``preset`` (narrowed by ``only``), with resolved configs.
 
     ``overrides`` replaces run settings for every run (e.g. {"epochs": 2} for a quick look);
-    it changes the run ids, so such runs never mix with the preset's own in a report.
+    it changes the run ids, so such runs never mix with the preset's own in a report. Keys
+    owned by a grid axis (dataset, loss, trigger, noise, seed) are refused: ``seeds`` replaces
+    the grid's seed axis instead (e.g. (0, 1, 2, 3, 4)).
     """
     grid, preset = get_grid(grid_name), get_preset(preset_name)
+    if seeds is not None:
+        grid = dataclasses.replace(grid, axes={**grid.axes, "seed": tuple(seeds)})
+    overrides = check_overrides(grid, overrides or {})
     only = only or {}
     for key, values in only.items():
         if key not in grid.axes:
@@ -292,6 +390,28 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
                                 device=device, data_root=str(data_root), **fields)
         specs.append(RunSpec(grid.name, preset.name, dict(cell), config))
     return Expansion(specs, skipped)
+
+
+# Fields that decide whether a run's data can be prepared (the seed only picks which images).
+_DATA_FIELDS = ("dataset", "dataset_params", "train_subset", "test_subset", "noise_kind",
+                "noise_rate", "noise_params", "trigger", "trigger_params", "num_poison",
+                "target_class", "data_root")
+
+
+def check_specs(specs: Iterable[RunSpec]) -> None:
+    """Prepare the data of every distinct data setting once (load, noise, subset, trigger,
+    poisons), so that what would fail every run of a sweep (a missing data set, a trigger
+    larger than the images, more poisons than eligible images, ...) is one ConfigError before
+    anything is written, also for ``--dry-run``."""
+    from dal_backdoor.data.prepare import prepare_data
+
+    seen: set[str] = set()
+    for spec in specs:
+        values = spec.config.to_dict()
+        key = canonical_json({k: values[k] for k in _DATA_FIELDS})
+        if key not in seen:
+            seen.add(key)
+            prepare_data(spec.config)
 
 
 def cells_without(specs: Iterable[RunSpec], key: str) -> dict[tuple, list[RunSpec]]:

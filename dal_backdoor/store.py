@@ -23,17 +23,19 @@ Python numbers (and arrays as lists).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import sqlite3
+import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dal_backdoor.errors import StoreError
 from dal_backdoor.faults import crash_point
@@ -165,6 +167,33 @@ def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(**values)
 
 
+def store_error(path: Path, exc: Exception) -> StoreError:
+    """A StoreError naming the store file for an SQLite or JSON error met while using it."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, sqlite3.OperationalError) and "full" in text:
+        return StoreError(f"cannot write results store {path}: {text} (free some space)")
+    if isinstance(exc, ValueError):  # json.JSONDecodeError
+        return StoreError(f"results store {path} holds invalid JSON ({text}); it was edited "
+                          "or is corrupt")
+    return StoreError(f"results store {path} cannot be used: {text}")
+
+
+_R = TypeVar("_R")
+
+
+def _reading(method: Callable[..., _R]) -> Callable[..., _R]:
+    """Reads that decode stored JSON: a corrupt row is a StoreError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: ResultsStore, *args: Any, **kwargs: Any) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise store_error(self.path, exc) from exc
+
+    return wrapper
+
+
 # -- the store --------------------------------------------------------------------------------
 
 class ResultsStore:
@@ -189,8 +218,7 @@ class ResultsStore:
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> None:
-        if self.path.is_dir():
-            raise StoreError(f"{self.path} is a directory, not a results store")
+        self._check_path()
         exists = self.path.exists()
         if not exists and (self.readonly or not self.create):
             raise StoreError(f"no results store at {self.path}")
@@ -198,9 +226,7 @@ class ResultsStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if self.readonly:
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
-                                       isolation_level=None)
+                conn = self._open_readonly()
             else:
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
@@ -217,6 +243,43 @@ class ResultsStore:
             self._conn = None
             conn.close()
             raise
+
+    def _check_path(self) -> None:
+        """Refuse a path that is not a regular file (a directory, device, FIFO, socket)."""
+        from dal_backdoor.io import file_kind
+
+        try:
+            mode = os.stat(self.path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if not stat.S_ISREG(mode):
+            raise StoreError(f"{self.path} is {file_kind(mode)}, not a results store")
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection that creates nothing beside the file.
+
+        With a ``-wal`` file present (a writer is active or was killed) SQLite needs its
+        ``-shm`` index: ``mode=ro`` reads the WAL too. Without one every committed row is in the
+        main file (the last writer checkpointed it), so ``immutable=1`` reads it without the
+        ``-wal``/``-shm`` files SQLite would otherwise create, which also works on read-only
+        media. If ``mode=ro`` cannot open the file (e.g. a ``-wal`` on a read-only medium) the
+        file is read immutable, without the un-checkpointed WAL content.
+        """
+        base = self.path.resolve().as_uri()
+        wal = Path(f"{self.path}-wal").exists()
+        if wal:
+            conn = sqlite3.connect(base + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                                   isolation_level=None)
+            try:
+                conn.execute("PRAGMA schema_version").fetchone()
+                return conn
+            except sqlite3.OperationalError:  # cannot open the WAL index: read-only medium
+                conn.close()
+                log.warning("reading %s without its -wal file (read-only medium?)", self.path)
+            except sqlite3.DatabaseError:  # not SQLite at all: _identity says so
+                return conn
+        return sqlite3.connect(base + "?mode=ro&immutable=1", uri=True,
+                               timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
     def _identity(self) -> tuple[int, int, set[str]]:
         conn = self._require()
@@ -302,24 +365,32 @@ class ResultsStore:
         return self._conn
 
     class _Transaction:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
+        def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+            self.conn, self.path = conn, path
 
         def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise store_error(self.path, exc) from exc
             return self.conn
 
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            if exc_type is None:
-                crash_point("store-write")
-                self.conn.execute("COMMIT")
-            elif self.conn.in_transaction:  # some errors have rolled back already
-                self.conn.execute("ROLLBACK")
+            try:
+                if exc_type is None:
+                    crash_point("store-write")
+                    self.conn.execute("COMMIT")
+                elif self.conn.in_transaction:  # some errors have rolled back already
+                    self.conn.execute("ROLLBACK")
+            except sqlite3.DatabaseError as err:
+                raise store_error(self.path, err) from err
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise store_error(self.path, exc) from exc
 
     def _write(self) -> ResultsStore._Transaction:
         if self.readonly:
             raise StoreError(f"results store {self.path} is opened read-only")
-        return ResultsStore._Transaction(self._require())
+        return ResultsStore._Transaction(self._require(), self.path)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -345,7 +416,10 @@ class ResultsStore:
 
     # -- helpers ------------------------------------------------------------------------------
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._require().execute(sql, params).fetchall()
+        try:
+            return self._require().execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.path, exc) from exc
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
@@ -445,10 +519,12 @@ class ResultsStore:
             )
 
     # -- reads --------------------------------------------------------------------------------
+    @_reading
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         return _record(rows[0]) if rows else None
 
+    @_reading
     def list_runs(self, status: str | None = None) -> list[RunRecord]:
         """All runs (or those with ``status``), oldest first."""
         if status is None:
@@ -459,6 +535,7 @@ class ResultsStore:
                                (status,))
         return [_record(r) for r in rows]
 
+    @_reading
     def epochs(self, run_id: str) -> list[dict[str, Any]]:
         """The recorded per-epoch metrics of ``run_id``, ordered by epoch."""
         rows = self._query("SELECT metrics FROM epochs WHERE run_id = ? ORDER BY epoch",
@@ -470,6 +547,7 @@ class ResultsStore:
         rows = self._query("SELECT run_id, MAX(epoch) FROM epochs GROUP BY run_id")
         return {r[0]: r[1] for r in rows}
 
+    @_reading
     def manifest(self, run_id: str) -> dict[str, Any] | None:
         rows = self._query("SELECT manifest FROM manifests WHERE run_id = ?", (run_id,))
         return json.loads(rows[0][0]) if rows else None
@@ -478,12 +556,14 @@ class ResultsStore:
         rows = self._query("SELECT status FROM runs WHERE run_id = ?", (run_id,))
         return bool(rows) and rows[0][0] == "finished"
 
+    @_reading
     def tagged_runs(self, grid: str, preset: str) -> list[tuple[str, dict[str, Any]]]:
         """``(run_id, cell)`` of every run tagged with ``grid`` and ``preset``, in tag order."""
         rows = self._query("SELECT run_id, cell FROM tags WHERE grid = ? AND preset = ? "
                            "ORDER BY rowid", (grid, preset))
         return [(r[0], json.loads(r[1])) for r in rows]
 
+    @_reading
     def tags(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._query("SELECT grid, preset, cell FROM tags WHERE run_id = ? ORDER BY rowid",
                            (run_id,))
@@ -494,6 +574,7 @@ class ResultsStore:
         return "\n".join(str(r[0]) for r in self._query("PRAGMA integrity_check"))
 
     # -- export / import ----------------------------------------------------------------------
+    @_reading
     def export_run(self, run_id: str) -> dict[str, Any]:
         """Everything recorded about one run as one JSON-ready dict (for ``import_run``)."""
         record = self.get_run(run_id)
@@ -535,6 +616,21 @@ class ResultsStore:
         record = self.get_run(run_id)
         assert record is not None
         return record
+
+
+def check_store(path: str | os.PathLike[str]) -> None:
+    """Refuse an existing file that is not a sound results store (not SQLite, foreign, newer
+    schema, corrupt pages) with a StoreError, reading it without creating or changing anything.
+    Commands that write call it before their first write; a missing file is fine (it will be
+    created)."""
+    if not Path(path).exists():
+        return
+    with ResultsStore(path, readonly=True) as store:
+        rows = store._query("PRAGMA quick_check")
+    result = "; ".join(str(r[0]) for r in rows[:3])
+    if result != "ok":
+        raise StoreError(f"results store {path} is corrupt ({result}); restore it from a "
+                         "backup or use another --db")
 
 
 def _check_export(data: Mapping[str, Any], path: Path) -> dict[str, Any]:

@@ -36,10 +36,13 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     from dal_backdoor.evaluate import evaluate_backdoor
     from dal_backdoor.metrics import BACKDOOR_RATES, METRICS, fmt_counts, fmt_percent
     from dal_backdoor.rundir import RunDir
-    from dal_backdoor.validation import check_number
+    from dal_backdoor.validation import MAX_COUNT, check_number
     from triggers import create_trigger
 
-    check_number("batch_size", batch_size, low=1, integer=True)
+    if trigger_param and trigger is None:
+        raise click.UsageError("--trigger-param needs --trigger (the run's own trigger keeps its "
+                               "recorded parameters)")
+    check_number("batch_size", batch_size, low=1, high=MAX_COUNT, integer=True)
     dev = resolve_device(device)
     model, cfg, info = RunDir(run_dir).load_model(dev)
     if root is not None:

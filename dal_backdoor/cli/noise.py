@@ -9,9 +9,16 @@ import click
 from rich import box
 from rich.table import Table
 
-from dal_backdoor.cli.common import console, default_root, parse_key_values, registry_names
+from dal_backdoor.cli.common import (
+    OutputPath,
+    console,
+    default_root,
+    parse_key_values,
+    registry_names,
+)
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.io import atomic_write_with
+from dal_backdoor.validation import MAX_SEED
 
 _FULL_MATRIX_MAX_CLASSES = 20
 _TOP_OFF_DIAGONAL = 10
@@ -26,7 +33,8 @@ _TOP_OFF_DIAGONAL = 10
               help="Noise model (cifar-n reads real human labels from --cifar-n-file).")
 @click.option("--rate", type=float, default=0.4, show_default=True,
               help="Noise rate in [0, 1) (ignored by cifar-n, whose rate is measured).")
-@click.option("--seed", "--noise-seed", "seed", type=int, default=0, show_default=True,
+@click.option("--seed", "--noise-seed", "seed", type=click.IntRange(0, MAX_SEED), default=0,
+              show_default=True,
               help="Seed of the noise draw: the labels a run with this --noise-seed trains on.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=default_root,
               show_default="./data or $DAL_BACKDOOR_DATA", help="Data set directory.")
@@ -48,7 +56,7 @@ _TOP_OFF_DIAGONAL = 10
               show_default=True,
               help="Kind instance: project raw 0-255 pixels (Xia et al.'s code) or normalised "
                    "images.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--plot", type=OutputPath("file"), default=None,
               help="Also write the transition matrix as a heat-map PNG (needs matplotlib).")
 def command(**opts: Any) -> None:
     """Corrupt a training set's labels and summarise the result.

@@ -13,9 +13,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from dal_backdoor.cli.common import console, default_root, parse_key_values, registry_names
+from dal_backdoor.cli.common import (
+    OutputPath,
+    console,
+    default_root,
+    parse_key_values,
+    registry_names,
+)
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.io import atomic_write_bytes
+from dal_backdoor.validation import MAX_SEED
 
 MANIFEST_NAME = "manifest.json"
 PREVIEW_NAME = "preview.png"
@@ -36,9 +43,10 @@ _BACKGROUND = 128
               help="Number of training images that get the trigger and the target label.")
 @click.option("--target-class", type=int, default=7, show_default=True,
               help="Class the poisoned images are relabelled to.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of the choice of poisoned images.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
+@click.option("--out", type=OutputPath("dir", entries=(MANIFEST_NAME, PREVIEW_NAME)),
+              required=True,
               help=f"Output directory for {MANIFEST_NAME} and {PREVIEW_NAME}.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=default_root,
               show_default="./data or $DAL_BACKDOOR_DATA", help="Data set directory.")

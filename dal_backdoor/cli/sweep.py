@@ -10,12 +10,21 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from dal_backdoor.cli.common import console, default_db, default_root, parse_key_values
+from dal_backdoor.cli.common import (
+    OutputPath,
+    console,
+    default_db,
+    default_root,
+    parse_key_values,
+    set_interrupt_hint,
+)
 from dal_backdoor.experiments import RunSpec, list_grids, list_presets
 from dal_backdoor.metrics import rates_line
 
 if TYPE_CHECKING:  # the sweep module imports torch; --help must not
     from dal_backdoor.sweep import SweepEvent
+
+MAX_WORKERS = 1024
 
 
 class LiveSweep:
@@ -71,19 +80,23 @@ class LiveSweep:
 @click.argument("grid", type=click.Choice(list_grids()))
 @click.option("--preset", type=click.Choice(list_presets()), default="small", show_default=True,
               help="paper: the paper's full setup; small: 2-core CPU; ci: smallest.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=default_db,
+@click.option("--db", type=OutputPath("file"), default=default_db,
               show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs-dir", type=OutputPath("dir", entries=("*",)), default=None,
               help="Run directories (checkpoints, models). Default: runs/ beside --db.")
 @click.option("--root", default=default_root, show_default="./data or $DAL_BACKDOOR_DATA",
               help="Where data sets live.")
 @click.option("--only", default=None, metavar="KEY=V[|V],...",
               help="Narrow the grid, e.g. 'dataset=cifar10,loss=ce|dal,seed=0'.")
 @click.option("--set", "overrides", multiple=True, metavar="K=V",
-              help="Override a run setting for every run (e.g. epochs=2); changes run ids.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Override a run setting for every run (e.g. epochs=2); changes run ids. "
+              "Not for the grid's axes (dataset, loss, trigger, noise, seed).")
+@click.option("--seeds", default=None, metavar="SEEDS",
+              help="The seeds to run instead of the grid's 0,1,2, e.g. 0-4 or 0,2,5.")
+@click.option("--jobs", type=click.IntRange(min=1, max=MAX_WORKERS), default=1, show_default=True,
               help="Concurrent runs on CPU (each gets cpu_count/jobs threads).")
-@click.option("--runs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--runs-per-gpu", type=click.IntRange(min=1, max=MAX_WORKERS), default=1,
+              show_default=True,
               help="Concurrent runs per visible GPU.")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               show_default=True)
@@ -92,25 +105,27 @@ class LiveSweep:
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="List the runs and what would be done.")
 def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, only: str | None,
-            overrides: tuple[str, ...], jobs: int, runs_per_gpu: int, backend: str,
-            address: str | None, device: str, dry_run: bool) -> None:
+            overrides: tuple[str, ...], seeds: str | None, jobs: int, runs_per_gpu: int,
+            backend: str, address: str | None, device: str, dry_run: bool) -> None:
     """Run every missing run of GRID (table6, table2, table3) under a preset.
 
     Finished runs (same run id in --db) are skipped, interrupted ones resume from their
     checkpoints, failed ones are retried; a run that fails is recorded with its error and the
     sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
     """
-    from dal_backdoor.experiments import expand, parse_only
+    from dal_backdoor.experiments import expand, parse_only, parse_seeds
     from dal_backdoor.sweep import run_sweep
 
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
-                       overrides=parse_key_values(overrides, "--set"))
+                       overrides=parse_key_values(overrides, "--set"), seeds=parse_seeds(seeds))
     if address is not None and backend != "ray":
         raise click.UsageError("--address is only used with --backend ray")
     if not expansion.specs:
         raise click.UsageError(f"no runs to do: the grid {grid} under preset {preset} "
                                "(and --only) selects nothing")
-    runs_dir = runs_dir or db.parent / "runs"
+    runs_dir = check_before_writing(expansion.specs, db, runs_dir)
+    set_interrupt_hint(f"finished runs are kept and interrupted ones resume from their last "
+                       f"epoch: run the same `dal-backdoor sweep {grid}` command again")
     if dry_run:
         table = Table(title=f"{grid} / {preset}: {len(expansion.specs)} runs")
         for col in ("run id", "cell", "dataset", "epochs", "width", "device"):
@@ -138,3 +153,19 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     if summary.failed:
         raise click.ClickException(f"{len(summary.failed)} run(s) failed; see "
                                    f"`dal-backdoor runs --db {db} --status failed`")
+
+
+def check_before_writing(specs: list[RunSpec], db: Path, runs_dir: Path | None) -> Path:
+    """Everything that would fail every run, refused before the first write (also for
+    --dry-run): run folders, each cell's data/trigger/poisons, the store. Returns the runs
+    folder (default: runs/ beside --db)."""
+    from dal_backdoor.experiments import check_specs
+    from dal_backdoor.io import check_output_dir
+    from dal_backdoor.store import check_store
+
+    runs_dir = runs_dir or check_output_dir(db.parent / "runs", "--runs-dir", ("*",))
+    for spec in specs:
+        check_output_dir(runs_dir / spec.run_id, "run folder", ("*",))
+    check_specs(specs)
+    check_store(db)  # an unusable store is refused before the runs folder is created
+    return runs_dir

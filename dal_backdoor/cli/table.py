@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from dal_backdoor.cli.common import console, default_db
+from dal_backdoor.cli.common import OutputPath, console, default_db, write_output
 from dal_backdoor.experiments import list_grids, list_presets
+
+PLOT_FILES = ("*.png", "*.pdf", "*.svg")  # what --plot writes: never over a device or FIFO
 
 
 def rich_table(report):  # noqa: ANN001, ANN201 - rich types stay local to the CLI
@@ -36,9 +38,9 @@ def rich_table(report):  # noqa: ANN001, ANN201 - rich types stay local to the C
               show_default="results/results.db or $DAL_BACKDOOR_DB")
 @click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "json", "latex"]),
               default="rich", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the table to this file instead of the terminal (not for rich).")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutputPath("file", dash=True), default=None,
+              help="Write the table to this file (not for rich); - prints it.")
+@click.option("--plot", "plot_dir", type=OutputPath("dir", entries=PLOT_FILES),
               default=None, help="Also write PNG plots into this directory (needs matplotlib).")
 def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
             plot_dir: Path | None) -> None:
@@ -46,15 +48,16 @@ def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
     published values and the difference. Cells with fewer finished seeds than the grid asks
     for are marked with *."""
     from dal_backdoor.errors import ConfigError
-    from dal_backdoor.io import atomic_write_text
     from dal_backdoor.report import build_report, export, load_runs, plot_report
     from dal_backdoor.store import ResultsStore
 
+    if out is not None and fmt == "rich":
+        raise ConfigError("--out needs --format md, csv, json or latex")
+    if plot_dir is not None:
+        _require_matplotlib()  # before anything is printed or written
     if not db.exists():
         raise ConfigError(f"no results store at {db}; run `dal-backdoor sweep {grid}` first "
                           "or pass --db")
-    if out is not None and fmt == "rich":
-        raise ConfigError("--out needs --format md, csv, json or latex")
     with ResultsStore(db, readonly=True) as store:
         runs = load_runs(store, grid, preset)
     if not runs:
@@ -65,13 +68,19 @@ def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
         console.print(rich_table(report))
         for note in report.notes:
             console.print(f"[dim]- {note}[/]")
+    elif out is None:
+        click.echo(export(report, fmt), nl=False)
     else:
-        text = export(report, fmt)
-        if out is None:
-            click.echo(text, nl=False)
-        else:
-            atomic_write_text(out, text)
-            console.print(f"wrote {out}")
+        write_output(out, export(report, fmt))
     if plot_dir is not None:
         for path in plot_report(grid, runs, plot_dir):
             console.print(f"wrote {path}")
+
+
+def _require_matplotlib() -> None:
+    from dal_backdoor.errors import ConfigError
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'dal-backdoor[plot]'") from None

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from dal_backdoor.cli.common import (
+    OutputPath,
     console,
     default_db,
     default_root,
     parse_key_values,
     registry_names,
+    set_interrupt_hint,
 )
 
 
@@ -78,9 +79,9 @@ from dal_backdoor.cli.common import (
               help="torch.compile the model (eager fallback for what fails to compile); "
               "a start-up cost that pays off in long runs.")
 @click.option("--eval-batch-size", type=int, default=1000, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=OutputPath("dir", entries=("*",)),
               required=True, help="Run directory: model, config, manifest, checkpoint.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=default_db,
+@click.option("--db", type=OutputPath("file"), default=default_db,
               show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep checkpoint.pt after the run ends.")
@@ -99,6 +100,7 @@ def command(**opts: Any) -> None:
     from dal_backdoor.cli.progress import RunProgress, summary_table
     from dal_backdoor.config import resolve_config
     from dal_backdoor.recorder import RunRecorder
+    from dal_backdoor.store import check_store
     from dal_backdoor.train import fit
 
     cfg = resolve_config(
@@ -118,12 +120,15 @@ def command(**opts: Any) -> None:
         augment=opts["augment"], seed=opts["seed"], data_root=str(opts["root"]),
         eval_batch_size=opts["eval_batch_size"], compile=opts["compile_model"],
     )
+    check_store(opts["db"])  # before anything is written
     if opts["download"]:
         from dal_backdoor.data import create_dataset
 
         for train in (True, False):
             create_dataset(cfg.dataset, cfg.data_root, train=train, download=True,
                            **cfg.dataset_params)
+    set_interrupt_hint(f"the checkpoint of the last finished epoch is kept in {opts['out_dir']}; "
+                       "resume with the same command plus --resume")
     header = (f"[bold]run[/] {cfg.run_id}  {cfg.dataset} / {cfg.loss} / trigger {cfg.trigger}"
               f" / noise {cfg.noise_kind} {cfg.noise_rate:g} / seed {cfg.seed}  on {cfg.device}"
               f" ({cfg.precision})")

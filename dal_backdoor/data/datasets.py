@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import inspect
 import logging
 import os
 import pickle
@@ -50,7 +51,7 @@ from dal_backdoor.data.catalog import (
 )
 from dal_backdoor.data.synthetic import make_synthetic
 from dal_backdoor.errors import ConfigError, DataNotFoundError
-from dal_backdoor.validation import check_number
+from dal_backdoor.validation import MAX_SEED, check_number
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,20 @@ def create_dataset(
     raises :class:`DataNotFoundError` naming where we looked and how to get it.
     """
     factory = DATASETS.get(name)
+    _check_options(name, factory, kwargs)
     return factory(Path(root).expanduser(), bool(train), bool(download), **kwargs)
+
+
+def _check_options(name: str, factory: Any, kwargs: dict[str, Any]) -> None:
+    """Unknown keyword options are a ConfigError listing the allowed ones (not a TypeError)."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # the factory checks its own options
+    allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} of data set {name}; "
+                          f"allowed: {', '.join(allowed) or '(none)'}")
 
 
 def _no_options(name: str, kwargs: dict[str, Any]) -> None:
@@ -399,6 +413,30 @@ def load_fashion_mnist(root: Path, train: bool, download: bool, **kwargs: Any) -
 
 # -- synthetic -----------------------------------------------------------------------------
 
+_SYNTHETIC_BYTES_PER_PIXEL = 13  # peak while generating: float32 signal, noise, temporaries
+
+
+def _check_fits_memory(needed: int, what: str) -> None:
+    """ConfigError before allocating what cannot fit in the memory available now."""
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(f"{what} needs about {needed / 2**30:.1f} GiB of memory; "
+                          f"{available / 2**30:.1f} GiB are available (use fewer num_samples "
+                          "or a smaller image_size)")
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (free + reclaimable cache), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def load_synthetic(
     root: Path,
     train: bool,
@@ -416,11 +454,13 @@ def load_synthetic(
     """
     if num_samples is None:
         num_samples = 10_000 if train else 2_000
-    n = check_number("num_samples", num_samples, low=1, integer=True)
+    n = check_number("num_samples", num_samples, low=1, integer=True)  # memory checked below
     k = check_number("num_classes", num_classes, low=2, high=1000, integer=True)
     size = check_number("image_size", image_size, low=4, high=512, integer=True)
     c = check_number("channels", channels, low=1, high=4, integer=True)
-    s = check_number("seed", seed, low=0, integer=True)
+    s = check_number("seed", seed, low=0, high=MAX_SEED, integer=True)
+    _check_fits_memory(n * c * size * size * _SYNTHETIC_BYTES_PER_PIXEL,
+                       f"synthetic data set of {n} images of {c}x{size}x{size}")
     images, labels = make_synthetic(n, k, size, c, s, train)
     return ImageDataset("synthetic", images, labels, tuple(f"class{i}" for i in range(k)),
                         (SYNTHETIC_MEAN,) * c, (SYNTHETIC_STD,) * c)

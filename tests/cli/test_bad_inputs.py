@@ -4,7 +4,10 @@ nothing written or changed under the working directory."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,11 +139,181 @@ CASES: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
                                "{tmp}/t.md"], _foreign_db, "--out needs --format"),
 ]
 
+# -- issue 19: every class, not only its examples ---------------------------------------------
+
+HUGE = "100000000000000000000"  # 1e20: overflows a C long
+TINY_SWEEP = ["sweep", "table6", "--preset", "ci", "--only", "loss=ce,trigger=local,seed=0",
+              "--set", "dataset=synthetic", "--set", "train_subset=500", "--set",
+              "test_subset=200", "--set", "width=4", "--set", "epochs=1", "--device", "cpu",
+              "--db", "{tmp}/r.db"]
+
+
+def sweep(*extra: str) -> list[str]:
+    return ["sweep", "table6", "--db", "{tmp}/r.db", "--dry-run", *extra]
+
+
+def _node(tmp: Path) -> None:
+    """A character device (root) or a FIFO named ``node``: never to be replaced."""
+    from tests.cli.test_nonregular_outputs import make_node
+
+    make_node(tmp / "node")
+
+
+def _table_store(tmp: Path) -> None:
+    from tests.cli.test_nonregular_outputs import make_table_store
+
+    make_table_store(tmp / "r.db")
+
+
+def _table_store_and_node(tmp: Path) -> None:
+    _table_store(tmp)
+    _node(tmp)
+
+
+def _invalid_json_store(tmp: Path) -> None:
+    _table_store(tmp)
+    conn = sqlite3.connect(tmp / "r.db")
+    conn.execute("UPDATE runs SET final_metrics = '{\"clean_acc\": 0.5'")
+    conn.commit()
+    conn.close()
+
+
+def _corrupt_pages_store(tmp: Path) -> None:
+    _table_store(tmp)
+    data = bytearray((tmp / "r.db").read_bytes())
+    for i in range(4096 + 100, len(data), 7):  # every page after the first (the header)
+        data[i] ^= 0x5A
+    (tmp / "r.db").write_bytes(bytes(data))
+
+
+def _a_file_and_store(tmp: Path) -> None:
+    _a_file(tmp)
+    _table_store(tmp)
+
+
+CASES += [
+    # 1. outputs that are not regular files, empty output paths
+    ("table --out on a device", ["table", "table6", "--preset", "ci", "--db", "{tmp}/r.db",
+                                 "--format", "md", "--out", "{tmp}/node"],
+     _table_store_and_node, "not a regular file"),
+    ("train --out on a device", [*TRAIN[:-6], "--out", "{tmp}/node", "--db", "{tmp}/r.db",
+                                 "--device", "cpu"], _node, "not a directory"),
+    ("train --db on a device", [*TRAIN[:-6], "--out", "{tmp}/run", "--db", "{tmp}/node",
+                                "--device", "cpu"], _node, "not a regular file"),
+    ("sweep --db on a device", ["sweep", "table6", "--db", "{tmp}/node", "--dry-run"], _node,
+     "not a regular file"),
+    ("runs --db on a device", ["runs", "--db", "{tmp}/node"], _node, "not a results store"),
+    ("empty train --out", [*TRAIN[:-6], "--out", "", "--db", "{tmp}/r.db"], None,
+     "empty path"),
+    ("empty table --out", ["table", "table6", "--db", "{tmp}/r.db", "--format", "md",
+                           "--out", ""], _table_store, "empty path"),
+    ("empty poison --out", ["poison", "--dataset", "synthetic", "--out", ""], None,
+     "empty path"),
+    ("empty noise --plot", ["noise", "--dataset", "synthetic", "--plot", ""], None,
+     "empty path"),
+    # 2. sizes that overflow, unknown keys, non-finite numbers, corrupt stores, memory
+    ("width 1e20", train("--width", HUGE), None, f"width={HUGE} is not in [1, 4096]"),
+    ("epochs 1e20", train("--epochs", HUGE), None, "epochs="),
+    ("train subset 1e20", train("--train-subset", HUGE), None, "train_subset="),
+    ("test subset 1e20", train("--test-subset", HUGE), None, "test_subset="),
+    ("batch size 1e20", train("--batch-size", HUGE), None, "batch_size="),
+    ("eval batch 1e20", train("--eval-batch-size", HUGE), None, "eval_batch_size="),
+    ("seed 1e20", train("--seed", HUGE), None, "seed="),
+    ("num-poison 1e20", train("--trigger", "local", "--num-poison", HUGE), None,
+     "num_poison="),
+    ("target class 1e20", train("--trigger", "local", "--target-class", HUGE), None,
+     "target_class="),
+    ("dataset param 1e20", train("--dataset-param", f"num_classes={HUGE}"), None,
+     "num_classes="),
+    ("poison seed 1e20", ["poison", "--dataset", "synthetic", "--out", "{tmp}/p", "--seed",
+                          HUGE], None, "--seed"),
+    ("noise seed 1e20", ["noise", "--dataset", "synthetic", "--seed", HUGE], None, "--seed"),
+    ("evaluate batch 1e20", ["evaluate", "{tmp}/empty_run", "--batch-size", HUGE], _no_run,
+     "batch_size="),
+    ("sweep jobs 1e20", sweep("--jobs", HUGE), None, "--jobs"),
+    ("unknown dataset param", train("--dataset-param", "colour=1"), None,
+     "unknown option(s) colour of data set synthetic"),
+    ("dataset param of a data set without options",
+     train("--dataset", "fashion-mnist", "--root", "{tmp}/nodata"), None, "takes no options"),
+    ("sweep --set unknown key", sweep("--set", "colour=1"), None, "unknown run setting"),
+    ("sweep --set loss", sweep("--set", "loss=dal"), None, "'loss' axis"),
+    ("sweep --set trigger", sweep("--set", "trigger=global"), None, "'trigger' axis"),
+    ("sweep --set noise rate on a noise grid", ["sweep", "table2", "--db", "{tmp}/r.db",
+                                                "--dry-run", "--set", "noise_rate=0.1"],
+     None, "'noise' axis"),
+    ("sweep --set a mapping", sweep("--set", "dataset_params=5"), None, "mapping"),
+    ("sweep --set device", sweep("--set", "device=cpu"), None, "use --device"),
+    ("sweep --set wrong type", sweep("--set", "epochs=abc"), None, "is not an integer"),
+    ("sweep --set float for int", sweep("--set", "width=2.5"), None, "is not an integer"),
+    ("NaN trigger param", train("--trigger", "global", "--trigger-param", "amplitude=nan"),
+     None, "not a finite number"),
+    ("inf trigger param", train("--trigger", "local", "--trigger-param", "size=inf"), None,
+     "not a finite number"),
+    ("NaN loss param", train("--loss", "gce", "--param", "q=nan"), None,
+     "not a finite number"),
+    ("-inf sweep --set", sweep("--set", "lr=-inf"), None, "not a finite number"),
+    ("inf lr", train("--lr", "inf"), None, "lr=inf is not finite"),
+    ("NaN noise rate", train("--noise-kind", "symmetric", "--noise-rate", "nan"), None,
+     "noise_rate=nan"),
+    ("data set too large for memory", ["train", "--dataset", "synthetic", *TRAIN[7:],
+                                       "--dataset-param", "image_size=512",
+                                       "--dataset-param", "num_samples=1000000000"],
+     None, "GiB of memory"),
+    ("invalid JSON in the store (runs)", ["runs", "--db", "{tmp}/r.db"], _invalid_json_store,
+     "holds invalid JSON"),
+    ("invalid JSON in the store (table)", ["table", "table6", "--preset", "ci", "--db",
+                                           "{tmp}/r.db"], _invalid_json_store,
+     "holds invalid JSON"),
+    ("corrupt pages in the store (runs)", ["runs", "--db", "{tmp}/r.db"],
+     _corrupt_pages_store, "r.db"),
+    ("corrupt pages in the store (table)", ["table", "table6", "--preset", "ci", "--db",
+                                            "{tmp}/r.db"], _corrupt_pages_store, "r.db"),
+    ("corrupt pages in the store (train)", train(), _corrupt_pages_store, "r.db"),
+    ("corrupt pages in the store (sweep)", sweep(), _corrupt_pages_store, "r.db"),
+    # 3. wrong input that used to be accepted silently
+    ("boolean 'maybe'", train("--noise-kind", "symmetric", "--noise-rate", "0.2",
+                              "--noise-param", "exclude_true=maybe"), None,
+     "exclude_true='maybe' is not a boolean"),
+    ("boolean '2'", train("--noise-kind", "symmetric", "--noise-rate", "0.2",
+                          "--noise-param", "exclude_true=2"), None, "is not a boolean"),
+    ("sweep --set boolean 'maybe'", sweep("--set", "augment=maybe"), None,
+     "augment='maybe' is not a boolean"),
+    ("--trigger-param without --trigger", ["evaluate", "{tmp}/empty_run", "--trigger-param",
+                                           "size=5"], _no_run, "needs --trigger"),
+    ("sweep --set seed", sweep("--set", "seed=5"), None, "--seeds"),
+    ("sweep --seeds reversed", sweep("--seeds", "4-0"), None, "--seeds"),
+    ("sweep --seeds twice", sweep("--seeds", "0-2,2"), None, "twice"),
+    ("sweep --seeds not a number", sweep("--seeds", "a"), None, "--seeds"),
+    ("sweep --seeds negative", sweep("--seeds", "-1"), None, "--seeds"),
+    ("a key given twice", train("--loss", "gce", "--param", "q=0.7", "--param", "q=0.5"), None,
+     "given twice"),
+    # 5. nothing left behind
+    ("sweep --dry-run of cells that would all fail",
+     [*TINY_SWEEP, "--set", "num_poison=480", "--dry-run"], None, "num_poison"),
+    ("sweep of cells that would all fail", [*TINY_SWEEP, "--set", "num_poison=480"], None,
+     "num_poison"),
+    ("sweep --dry-run with a target class the data lacks",
+     [*TINY_SWEEP, "--set", "target_class=10", "--dry-run"], None, "target_class=10"),
+    ("sweep with an unusable store leaves no runs folder", TINY_SWEEP, _garbage_db,
+     "not a results store"),
+    ("sweep with a foreign store", TINY_SWEEP, _foreign_db, "another application"),
+    ("table --plot under a file", ["table", "table6", "--preset", "ci", "--db", "{tmp}/r.db",
+                                   "--format", "md", "--plot", "{tmp}/blocker/plots"],
+     _a_file_and_store, "blocker"),
+    ("train store under a file with a valid --out",
+     [*TRAIN[:-6], "--out", "{tmp}/run", "--db", "{tmp}/blocker/sub/r.db", "--device", "cpu"],
+     _a_file, "cannot be created"),
+]
+
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest()
-                                       if p.is_file() else "dir")
-            for p in sorted(root.rglob("*"))}
+    """Content hashes of regular files; the kind of anything else (nodes are never opened)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        mode = os.lstat(p).st_mode
+        out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest()
+                                         if stat.S_ISREG(mode) else f"mode {mode:o}")
+    return out
 
 
 @pytest.mark.parametrize(("name", "args", "setup", "expected"), CASES,
@@ -162,5 +335,59 @@ def test_bad_input(tmp_path: Path, name: str, args: list[str],
     assert snapshot(tmp_path) == before, f"{name}: files changed"
 
 
-def test_matrix_has_at_least_30_cases() -> None:
-    assert len(CASES) >= 30
+def test_matrix_has_at_least_100_cases() -> None:
+    assert len(CASES) >= 100
+    assert len({c[0] for c in CASES}) == len(CASES)  # unique ids
+
+
+def test_table_plot_without_matplotlib_prints_nothing_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _table_store(tmp_path)
+    before = snapshot(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    result = CliRunner().invoke(cli, ["table", "table6", "--preset", "ci", "--db",
+                                      f"{tmp_path}/r.db", "--plot", f"{tmp_path}/plots"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ("Error: --plot needs matplotlib: pip install "
+                                     "'dal-backdoor[plot]'")
+    assert snapshot(tmp_path) == before
+
+
+def test_negative_zero_gives_the_run_id_of_zero(tmp_path: Path) -> None:
+    """-0.0 on the command line is the same experiment as 0.0 (same run id, same config)."""
+    ids = []
+    for rate in ("0.0", "-0.0"):
+        result = CliRunner().invoke(cli, ["sweep", "table6", "--preset", "ci", "--db",
+                                          f"{tmp_path}/r.db", "--dry-run", "--only",
+                                          "loss=ce,trigger=local,seed=0", "--set",
+                                          f"weight_decay={rate}", "--set", "dataset=synthetic"])
+        assert result.exit_code == 0, result.output
+        ids.append(result.output.split("│")[1].strip() if "│" in result.output
+                   else result.output)
+    assert ids[0] == ids[1]
+    from dal_backdoor.cli.common import parse_key_values
+
+    value = parse_key_values(("x=-0.0",), "--set")["x"]
+    assert value == 0.0 and str(value) == "0.0"
+
+
+def test_sweep_seeds_are_an_axis(tmp_path: Path) -> None:
+    from dal_backdoor.experiments import expand, parse_only, parse_seeds
+
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,2,5") == (0, 2, 5)
+    assert parse_seeds("0-1,7") == (0, 1, 7)
+    assert parse_seeds(None) is None
+    specs = expand("table6", "ci", device="cpu", only=parse_only("loss=ce,trigger=local"),
+                   seeds=parse_seeds("0-4")).specs
+    assert [s.config.seed for s in specs] == [0, 1, 2, 3, 4]
+    assert [s.cell["seed"] for s in specs] == [0, 1, 2, 3, 4]
+    assert len({s.run_id for s in specs}) == 5
+    result = CliRunner().invoke(cli, ["sweep", "table6", "--preset", "ci", "--db",
+                                      f"{tmp_path}/r.db", "--dry-run", "--only",
+                                      "loss=ce,trigger=local", "--seeds", "3,7",
+                                      "--set", "dataset=synthetic"])
+    assert result.exit_code == 0, result.output
+    assert "2 runs" in result.output
+    assert "seed=3" in result.output and "seed=7" in result.output
+    assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
