@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dal_backdoor.registry import Registry
+from dal_backdoor.validation import check_number
 
 if TYPE_CHECKING:  # torch-free at run time
     import torch
@@ -119,15 +120,21 @@ class DatasetInfo:
     present: Callable[[Path], bool]
     options: tuple[str, ...] = ()
 
+    def _option(self, params: Mapping[str, Any], name: str, default: int, low: int,
+                high: int) -> int:
+        """A shape option checked with the loader's bounds (a ConfigError, never an overflow)."""
+        if name not in self.options or name not in params:
+            return default
+        return int(check_number(name, params[name], low=low, high=high, integer=True))
+
     def with_options(self, params: Mapping[str, Any]) -> DatasetInfo:
         """The facts for ``dataset_params`` (only the synthetic task has shape options)."""
-        k = int(params.get("num_classes", self.num_classes)) if "num_classes" in self.options \
-            else self.num_classes
-        c = int(params.get("channels", self.channels)) if "channels" in self.options \
-            else self.channels
+        k = self._option(params, "num_classes", self.num_classes, 2, 1000)
+        c = self._option(params, "channels", self.channels, 1, 4)
         size = self.image_size
-        if "image_size" in self.options and "image_size" in params:
-            size = (int(params["image_size"]), int(params["image_size"]))
+        if "image_size" in params and "image_size" in self.options:
+            side = self._option(params, "image_size", size[0], 4, 512)
+            size = (side, side)
         if (k, c, size) == (self.num_classes, self.channels, self.image_size):
             return self
         return dataclasses.replace(
