@@ -48,6 +48,8 @@ class Cell:
     values: tuple[float, ...]
     expected_n: int
     paper: tuple[float, float] | None
+    #: Further metrics over the same runs (e.g. asr_true, robust_acc for an ASR column), in %.
+    extra: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -75,7 +77,17 @@ class Cell:
         return {"row": self.row, "column": self.column, "mean": self.mean, "std": self.std,
                 "n": self.n, "expected_n": self.expected_n, "values": list(self.values),
                 "paper_mean": self.paper[0] if self.paper else None,
-                "paper_std": self.paper[1] if self.paper else None, "diff": self.diff}
+                "paper_std": self.paper[1] if self.paper else None, "diff": self.diff,
+                **self.extra_stats()}
+
+    def extra_stats(self) -> dict[str, float | int | None]:
+        """``{metric}_mean``, ``{metric}_std``, ``{metric}_n`` for each extra metric."""
+        out: dict[str, float | int | None] = {}
+        for name, values in self.extra.items():
+            out[f"{name}_mean"] = sum(values) / len(values) if values else None
+            out[f"{name}_std"] = population_std(values) if values else None
+            out[f"{name}_n"] = len(values)
+        return out
 
 
 def population_std(values: Sequence[float]) -> float:
@@ -164,8 +176,10 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         rows, columns, values, paper = _noise_layout(grid, runs)
         notes.append("test accuracy (%) after the last epoch.")
         notes.extend(noise_source_notes(runs))
+    extras = backdoor_extras(runs) if grid.kind == "backdoor" else {}
     cells = {
-        (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)))
+        (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)),
+                     extras.get((r, c), {}))
         for r in rows for c in columns
     }
     missing = sum(1 for c in cells.values() if c.incomplete)
@@ -186,7 +200,57 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")
     title = paper_values.SOURCE.get(grid_name, grid.description)
+    if grid.kind == "backdoor":
+        title = poison_title(title, runs)
     return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes))
+
+
+#: The rates beside ASR that a backdoor table's CSV/JSON carry (mean, std, n per ASR cell).
+EXTRA_RATES = ("asr_true", "robust_acc")
+
+
+def backdoor_extras(runs: Iterable[RunRow]) -> dict[tuple[str, str], dict[str, tuple[float, ...]]]:
+    """ASR_true and robust accuracy (in %) of each table6-layout ASR cell, over its runs;
+    every ASR cell gets both keys (empty tuples when not recorded)."""
+    out: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for run in runs:
+        key = (f"{run.cell['dataset']}/{run.cell['loss']}", f"{run.cell['trigger']} ASR")
+        slot = out.setdefault(key, {name: [] for name in EXTRA_RATES})
+        for name in EXTRA_RATES:
+            value = as_percent((run.final or {}).get(name))
+            if value is not None:
+                slot[name].append(value)
+    return {k: {name: tuple(v) for name, v in d.items()} for k, d in out.items()}
+
+
+def poison_counts(runs: Iterable[RunRow]) -> list[tuple[int, int]]:
+    """The distinct (poisoned, training-set size) pairs of finished runs, from their final
+    metrics (``num_poisoned`` and the three sample groups, which partition the training set)."""
+    seen: set[tuple[int, int]] = set()
+    for run in runs:
+        final = run.final or {}
+        groups = [final.get(f"num_{g}") for g in ("clean", "noisy", "poisoned")]
+        if all(isinstance(g, int) for g in groups):
+            seen.add((groups[2], sum(groups)))
+    return sorted(seen)
+
+
+def fmt_poison(poisoned: int, num_train: int) -> str:
+    """``100 poisoned images (1.0% of 10,000)``."""
+    rate = 100.0 * poisoned / num_train if num_train else 0.0
+    return f"{poisoned} poisoned images ({rate:.1f}% of {num_train:,})"
+
+
+def poison_title(title: str, runs: Iterable[RunRow]) -> str:
+    """The paper's title with its fixed "100 poisoned images" replaced by what the runs
+    used (every distinct count, joined by "/"); unchanged when the runs do not say."""
+    pairs = poison_counts(runs)
+    if not pairs:
+        return title
+    used = " / ".join(fmt_poison(p, n) for p, n in pairs)
+    if "100 poisoned images" in title:
+        return title.replace("100 poisoned images", used)
+    return f"{title} ({used})"
 
 
 def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
@@ -294,9 +358,22 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+CSV_FIELDS = ("row", "column", "mean", "std", "n", "expected_n", "paper_mean", "paper_std",
+              "diff")
+
+
 def to_csv(report: Report) -> str:
+    """One row per cell. The title and every note (including the mixed-settings WARNING) come
+    first as ``# `` comment lines, so ``pandas.read_csv(path, comment="#")`` reads the table;
+    a backdoor grid adds ``asr_true_*`` and ``robust_acc_*`` (mean, std, n; filled on ASR
+    cells) columns."""
     buffer = io.StringIO()
-    fields = ["row", "column", "mean", "std", "n", "expected_n", "paper_mean", "paper_std", "diff"]
+    buffer.write(f"# {report.title} (grid {report.grid}, preset {report.preset})\n")
+    for note in report.notes:
+        buffer.write(f"# {note}\n")
+    fields = list(CSV_FIELDS)
+    if get_grid(report.grid).kind == "backdoor":
+        fields += [f"{m}_{s}" for m in EXTRA_RATES for s in ("mean", "std", "n")]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in report.rows:

@@ -75,7 +75,7 @@ def test_markdown_and_latex_carry_every_value() -> None:
 
 def test_csv_and_json_parse_back() -> None:
     report = build_report("table6", "small", RUNS)
-    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    rows = read_csv(to_csv(report))
     assert len(rows) == len(report.rows) * len(report.columns)
     ce = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local ASR")
     assert float(ce["mean"]) == pytest.approx(98.0) and ce["n"] == "3"
@@ -84,6 +84,55 @@ def test_csv_and_json_parse_back() -> None:
                 c["column"] == "local acc")
     assert cell["values"] == pytest.approx([85.0, 83.0]) and cell["expected_n"] == 3
     assert export(report, "json") == to_json(report)
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    """As ``pandas.read_csv(comment="#")`` would: comment lines dropped."""
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(body))))
+
+
+def test_csv_carries_notes_warning_asr_true_and_robust_accuracy() -> None:
+    base = {"dataset": "fashion-mnist", "precision": "fp32"}
+    finals = [{"clean_acc": 0.9, "asr": 0.9, "asr_true": 0.8, "robust_acc": 0.1,
+               "num_clean": 9900, "num_noisy": 0, "num_poisoned": 100},
+              {"clean_acc": 0.9, "asr": 0.7, "asr_true": 0.6, "robust_acc": 0.3,
+               "num_clean": 9900, "num_noisy": 0, "num_poisoned": 100}]
+    runs = [RunRow(str(s), {"dataset": "cifar10", "loss": "ce", "trigger": "local", "seed": s},
+                   "finished", finals[s], [], {**base, "precision": ("fp32", "bf16")[s]})
+            for s in (0, 1)]
+    report = build_report("table6", "small", runs)
+    text = to_csv(report)
+    comments = [line for line in text.splitlines() if line.startswith("# ")]
+    assert any("WARNING" in line and "precision" in line for line in comments)
+    assert comments[0].startswith("# Table 6") and "100 poisoned images (1.0% of 10,000)" in text
+    rows = read_csv(text)
+    asr = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local ASR")
+    assert float(asr["asr_true_mean"]) == pytest.approx(70.0)
+    assert float(asr["asr_true_std"]) == pytest.approx(10.0) and asr["asr_true_n"] == "2"
+    assert float(asr["robust_acc_mean"]) == pytest.approx(20.0) and asr["robust_acc_n"] == "2"
+    acc = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local acc")
+    assert acc["asr_true_mean"] == "" and float(acc["mean"]) == pytest.approx(90.0)
+    cell = next(c for c in json.loads(to_json(report))["cells"] if c["column"] == "local ASR")
+    assert cell["robust_acc_mean"] == pytest.approx(20.0)
+
+
+def test_title_states_the_poison_count_and_rate_used() -> None:
+    final = {"clean_acc": 0.9, "asr": 0.9, "num_clean": 400, "num_noisy": 0,
+             "num_poisoned": 100}
+    runs = [RunRow("a", {"dataset": "cifar10", "loss": "ce", "trigger": "local", "seed": 0},
+                   "finished", final, [], {})]
+    title = build_report("table6", "small", runs).title
+    assert "100 poisoned images (20.0% of 500)" in title
+    assert build_report("table6", "small", RUNS).title == paper_values.SOURCE["table6"]
+
+
+def test_noise_csv_has_no_backdoor_columns() -> None:
+    runs = [RunRow("a", {"dataset": "cifar10", "loss": "dal", "noise": "symmetric-0.2",
+                         "seed": 0}, "finished", {"clean_acc": 0.9})]
+    header = next(line for line in to_csv(build_report("table2", "small", runs)).splitlines()
+                  if not line.startswith("#"))
+    assert header == "row,column,mean,std,n,expected_n,paper_mean,paper_std,diff"
 
 
 def test_noise_table_layout() -> None:
