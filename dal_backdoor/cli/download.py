@@ -9,12 +9,25 @@ from dal_backdoor.cli.common import console, default_root, registry_names
 
 #: Not a data set: the authors' noisy-label files for Tables 2-3.
 DAL_LABELS = "dal-labels"
+#: Data sets generated on the fly: nothing to download.
+GENERATED = ("synthetic",)
+
+
+class DownloadChoice(click.Choice):
+    """The downloadable names; a generated data set gets its own one-line explanation."""
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> object:
+        if value in GENERATED:
+            self.fail(f"{value} is generated on the fly, there is nothing to download; use "
+                      f"--dataset {value} directly", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 @click.command()
 @click.argument("names", nargs=-1, required=True,
-                type=click.Choice(registry_names("dal_backdoor.data", "list_datasets",
-                                                 (DAL_LABELS,))))
+                type=DownloadChoice([n for n in registry_names(
+                    "dal_backdoor.data", "list_datasets", (DAL_LABELS,)) if n not in GENERATED]))
 @click.option("--root", default=default_root, show_default="./data or $DAL_BACKDOOR_DATA",
               help="Where data sets live.")
 def command(names: tuple[str, ...], root: str) -> None:
@@ -24,6 +37,11 @@ def command(names: tuple[str, ...], root: str) -> None:
     dal-labels: the DAL authors' noisy-label files for Tables 2-3 (GitHub XiuchuanLi/DAL,
     pinned commit, label/{kind}/{dataset}_{rate}.npy) into ROOT/dal-labels/; the `paper`
     preset trains on them when they are there. Files already there and valid are kept.
+    The synthetic data set is generated on the fly: nothing to download.
+
+    \b
+    Example:
+      dal-backdoor download cifar10 fashion-mnist dal-labels --root data
     """
     from dal_backdoor.data import create_dataset
 

@@ -28,7 +28,13 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     """Evaluate the model saved in RUN_DIR (written by `train` or `sweep`) on the clean test set
     and, with a trigger, by the paper's backdoor protocol: drop test images the model assigns to
     the target class, stamp the trigger on the rest, ASR = share predicted as the target. Also
-    ASR_true (drop images whose true label is the target) and robust accuracy."""
+    ASR_true (drop images whose true label is the target) and robust accuracy.
+
+    \b
+    Example (the run's own trigger, then another one):
+      dal-backdoor evaluate runs/dal
+      dal-backdoor evaluate runs/dal --trigger blended --trigger-param alpha=0.2
+    """
     from rich.table import Table
 
     from dal_backdoor.config import resolve_device

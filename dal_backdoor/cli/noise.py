@@ -31,8 +31,9 @@ _TOP_OFF_DIAGONAL = 10
 @click.option("--kind", default="symmetric", show_default=True,
               type=click.Choice(registry_names("dal_backdoor.data", "list_noise_kinds")),
               help="Noise model (cifar-n reads real human labels from --cifar-n-file).")
-@click.option("--rate", type=float, default=0.4, show_default=True,
-              help="Noise rate in [0, 1) (ignored by cifar-n, whose rate is measured).")
+@click.option("--rate", type=float, default=None, show_default="0.4, 0 for kind none",
+              help="Noise rate in [0, 1) (ignored by cifar-n, whose rate is measured; kind "
+                   "none takes no rate).")
 @click.option("--seed", "--noise-seed", "seed", type=click.IntRange(0, MAX_SEED), default=0,
               show_default=True,
               help="Seed of the noise draw: the labels a run with this --noise-seed trains on.")
@@ -78,11 +79,12 @@ def command(**opts: Any) -> None:
 
     if opts["plot"] is not None:
         _figure_class()  # fail before any work when matplotlib is missing
+    rate = noise_rate(opts["kind"], opts["rate"])
     params = parse_key_values(opts["dataset_param"], "--dataset-param")
     ds = create_dataset(opts["dataset"], opts["root"], train=True, download=opts["download"],
                         **params)
     noise = make_noisy_labels(
-        ds.labels, opts["kind"], opts["rate"], ds.num_classes, opts["seed"],
+        ds.labels, opts["kind"], rate, ds.num_classes, opts["seed"],
         dataset=ds.name, images=ds.images, coarse_labels=ds.coarse_labels,
         exclude_true=opts["exclude_true"], cifar_n_path=opts["cifar_n_file"],
         cifar_n_key=opts["cifar_n_key"], labels_path=opts["labels_file"],
@@ -100,6 +102,20 @@ def command(**opts: Any) -> None:
         write_heatmap(opts["plot"], noise.transition_matrix,
                       f"{ds.name}: {noise.kind} noise, actual rate {noise.actual_rate:.1%}")
         console.print(f"wrote {opts['plot']}")
+
+
+#: The rate of a kind that needs one, when --rate is not given.
+DEFAULT_RATE = 0.4
+
+
+def noise_rate(kind: str, rate: float | None) -> float:
+    """--rate resolved: 0.4 by default; kind none takes no rate (0 or nothing)."""
+    if kind != "none":
+        return DEFAULT_RATE if rate is None else rate
+    if rate:
+        raise ConfigError(f"--rate {rate:g} with --kind none: no noise has no rate; drop "
+                          "--rate or choose a noise kind")
+    return 0.0
 
 
 def _pct(value: float, digits: int = 2) -> str:

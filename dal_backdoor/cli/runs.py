@@ -193,7 +193,16 @@ def command(db: Path, status: str | None, run_id: str | None) -> None:
     """List the runs recorded in a results store: dataset, loss, trigger, label noise, seed,
     epochs done/total, status, final clean accuracy and ASR (paper protocol, in %), start time
     and device. With --run, show one run's config, provenance, final metrics and per-epoch
-    metrics. Rates are stored as fractions and shown as percentages."""
+    metrics. Rates are stored as fractions and shown as percentages.
+
+    A run whose process died (SIGKILL, power loss) is shown as "interrupted", with how to
+    resume it.
+
+    \b
+    Example:
+      dal-backdoor runs --db results/results.db --status finished
+      dal-backdoor runs --run 3f2a9c1d0b7e
+    """
     from dal_backdoor.errors import ConfigError
     from dal_backdoor.store import ResultsStore
 

@@ -112,6 +112,12 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     Finished runs (same run id in --db) are skipped, interrupted ones resume from their
     checkpoints, failed ones are retried; a run that fails is recorded with its error and the
     sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
+
+    \b
+    Example (Table 6 under the small preset, two runs at a time, then the table):
+      dal-backdoor sweep table6 --preset small --jobs 2 --db results/small.db
+      dal-backdoor sweep table6 --only 'loss=ce|dal' --seeds 0-4 --set epochs=4
+      dal-backdoor table table6 --preset small --db results/small.db
     """
     from dal_backdoor.experiments import expand, parse_only, parse_seeds
     from dal_backdoor.sweep import run_sweep

@@ -46,7 +46,17 @@ def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
             plot_dir: Path | None) -> None:
     """Mean ± std over seeds per cell of GRID, laid out as the paper's table, with the paper's
     published values and the difference. Cells with fewer finished seeds than the grid asks
-    for are marked with *."""
+    for are marked with *.
+
+    --format csv: one row per cell (row, column, mean, std, n, expected_n, paper_mean,
+    paper_std, diff; for backdoor grids also asr_true_* and robust_acc_* mean/std/n), after
+    the title and notes as "# " comment lines: pandas.read_csv(path, comment="#").
+
+    \b
+    Example:
+      dal-backdoor table table6 --preset small --db results/small.db
+      dal-backdoor table table6 --format csv --out table6.csv --plot plots/
+    """
     from dal_backdoor.errors import ConfigError
     from dal_backdoor.report import build_report, export, load_runs, plot_report
     from dal_backdoor.store import ResultsStore

@@ -48,3 +48,12 @@ def test_download_dal_labels_offline_is_one_error_line(tmp_path: Path,
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: cannot download https://raw.")
     assert "no network" in lines[0] and "Traceback" not in result.output
+
+
+def test_download_does_not_offer_synthetic(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["download", "synthetic", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "synthetic is generated on the fly, there is nothing to download" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.iterdir())
+    help_text = CliRunner().invoke(cli, ["download", "--help"]).output
+    assert "synthetic" not in help_text.split("Usage:")[1].split("\n")[0]

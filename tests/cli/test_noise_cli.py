@@ -184,3 +184,13 @@ def test_instance_features_option() -> None:
         outputs[features] = out
     code, default = run(*SYNTH, "--kind", "instance", "--rate", "0.4")
     assert default == outputs["raw"]  # raw pixels by default, as Xia et al.'s code
+
+
+def test_kind_none_needs_no_rate() -> None:
+    code, out = run(*SYNTH, "--kind", "none")
+    assert code == 0, out
+    assert "none noise on synthetic" in out
+    code, out = run(*SYNTH, "--kind", "none", "--rate", "0.4")
+    assert code == 2
+    assert one_error_line(out) == ("Error: --rate 0.4 with --kind none: no noise has no rate; "
+                                   "drop --rate or choose a noise kind")
