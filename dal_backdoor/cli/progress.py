@@ -1,4 +1,9 @@
-"""Rich progress display and summary tables for single runs (used by ``train``)."""
+"""Progress display and summary tables for single runs (used by ``train``).
+
+On a terminal: rich bars (epochs, batches) with a live line of metrics. Without one (output
+redirected to a file, SLURM, nohup): one plain line per epoch, flushed at once, e.g.
+``epoch 3/150  loss 0.4123  train acc 86.20%  clean acc 84.10%  ASR 1.30%  12.4s``.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +35,38 @@ def pct(value: float | None) -> str:
     return fmt_percent(value, sign=False)
 
 
+#: The metrics of a plain epoch line, with their (ASCII) names.
+_PLAIN = (("train_loss", "loss"), ("train_acc", "train acc"), ("clean_acc", "clean acc"),
+          ("asr", "ASR"), ("q", "q"), ("lam", "lambda"))
+
+
+def epoch_line(row: dict[str, Any], total: int) -> str:
+    """One plain line for a finished epoch: epoch/total, loss, train acc, clean acc, ASR
+    (when the run has a trigger), DAL's q and lambda (when scheduled), seconds."""
+    parts = [f"epoch {row['epoch']}/{total}"]
+    parts += [f"{label} {fmt_metric(name, row[name])}" for name, label in _PLAIN
+              if row.get(name) is not None]
+    seconds = row.get("epoch_seconds")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f}s")
+    return "  ".join(parts)
+
+
+def print_line(console: Console, text: str) -> None:
+    """``text`` as one unwrapped plain line, flushed (for logs read while the run goes on)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    console.file.flush()
+
+
 class RunProgress:
-    """Two bars (epochs, batches of the current epoch) and a live line of metrics."""
+    """Two bars (epochs, batches of the current epoch) and a live line of metrics on a
+    terminal; one plain line per epoch (:func:`epoch_line`) without one."""
 
     def __init__(self, console: Console, header: str | None = None) -> None:
         self.header = header  # printed once the run has passed validation and starts
+        self.console = console
+        self.headless = not console.is_terminal
+        self._total = 0
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
@@ -47,13 +79,27 @@ class RunProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if not self.headless:  # a stopped rich Progress prints a blank line off a terminal
+            self.progress.stop()
 
     def callbacks(self) -> Any:
         from dal_backdoor.train import Callbacks
 
+        if self.headless:
+            return Callbacks(on_start=self._plain_start, on_epoch_end=self._plain_epoch_end)
         return Callbacks(on_start=self._start, on_epoch_start=self._epoch_start,
                          on_batch=self._batch, on_epoch_end=self._epoch_end)
+
+    def _plain_start(self, cfg: Any, first_epoch: int) -> None:
+        self._total = cfg.epochs
+        if self.header:
+            self.console.print(self.header, soft_wrap=True)
+        if first_epoch > 1:
+            print_line(self.console, f"resuming at epoch {first_epoch}/{cfg.epochs}")
+        self.console.file.flush()
+
+    def _plain_epoch_end(self, m: dict[str, Any]) -> None:
+        print_line(self.console, epoch_line(m, self._total))
 
     def _start(self, cfg: Any, first_epoch: int) -> None:
         if self.header:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from dal_backdoor.cli.common import (
     OutputPath,
@@ -18,6 +19,7 @@ from dal_backdoor.cli.common import (
     parse_key_values,
     set_interrupt_hint,
 )
+from dal_backdoor.cli.progress import print_line
 from dal_backdoor.experiments import RunSpec, list_grids, list_presets
 from dal_backdoor.metrics import rates_line
 
@@ -28,9 +30,12 @@ MAX_WORKERS = 1024
 
 
 class LiveSweep:
-    """One rich view for the whole sweep: a line per active run and the overall count."""
+    """One rich view for the whole sweep on a terminal: a line per active run and the overall
+    count. Without a terminal (a log file, SLURM, nohup): one plain flushed line per event (a
+    run starts, finishes an epoch, ends)."""
 
     def __init__(self) -> None:
+        self.headless = not console.is_terminal
         self.total = self.done = self.failed = 0
         self.skipped = 0
         self.labels: dict[str, str] = {}
@@ -42,27 +47,46 @@ class LiveSweep:
         self.total = len(specs)
         self.skipped = len(specs) - len(pending)
         self.labels = {s.run_id: s.label for s in specs}
+        if self.headless:
+            print_line(console, f"sweep: {self.total} runs, {self.skipped} already finished, "
+                                f"{len(pending)} to run")
+            return
         self.live.start()  # only once the sweep has passed validation
         self.live.update(self._render())
 
     def on_event(self, event: SweepEvent) -> None:
+        line = self._apply(event)
+        if self.headless:
+            if line is not None:
+                print_line(console, line)
+            return
+        if event.kind == "end" and line is not None:
+            style = "green" if line.startswith("done") else "red"
+            self.live.console.print(Text(line, style=style))
+        self.live.update(self._render())
+
+    def _apply(self, event: SweepEvent) -> str | None:
+        """Update the counts and active runs for ``event``; its line of text (None for an
+        event kind without one)."""
         label = self.labels.get(event.run_id, event.run_id)
         d = event.data
         if event.kind == "start":
             self.active[event.run_id] = f"{label}: starting at epoch {d.get('first_epoch', 1)}"
-        elif event.kind == "epoch":
+            return self.active[event.run_id]
+        if event.kind == "epoch":
             self.active[event.run_id] = (f"{label}: epoch {d['epoch']}/{d['epochs']}  "
                                          f"{rates_line(d)}")
-        elif event.kind == "end":
-            self.active.pop(event.run_id, None)
-            if d.get("status") == "finished":
-                self.done += 1
-                line = f"[green]done[/] {label}  {rates_line(d)}"
-            else:
-                self.failed += 1
-                line = f"[red]failed[/] {label}: {d.get('error')}"
-            self.live.console.print(line)
-        self.live.update(self._render())
+            return self.active[event.run_id]
+        if event.kind != "end":
+            return None
+        self.active.pop(event.run_id, None)
+        finished = d.get("status") == "finished"
+        self.done += finished
+        self.failed += not finished
+        count = f"({self.skipped + self.done}/{self.total} finished)"
+        if finished:
+            return f"done {label}  {rates_line(d)}  {count}"
+        return f"failed {label}: {d.get('error')}  {count}"
 
     def _render(self) -> Table:
         table = Table.grid(padding=(0, 1))
@@ -147,10 +171,8 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
         summary = run_sweep(expansion.specs, db, runs_dir, jobs=jobs, runs_per_gpu=runs_per_gpu,
                             backend=backend, address=address, reporter=reporter)
     finally:
-        if reporter.live.is_started:
+        if reporter.live.is_started:  # started on a terminal only
             reporter.live.stop()
-            if not console.is_terminal:  # rich leaves the last frame without a newline
-                console.print()
     for _cell, reason in expansion.skipped[:1]:
         console.print(f"[yellow]skipped {len(expansion.skipped)} cell(s): {reason}[/]")
     console.print(f"[bold]{grid}/{preset}[/]: {summary.already_finished} already finished, "

@@ -23,6 +23,9 @@ def test_train_evaluate_runs_through_clirunner(tmp_path: Path) -> None:
                                  "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "attack success rate" in result.output and "wrote" in result.output
+    epoch_lines = [x for x in result.output.splitlines() if x.startswith("epoch ")]
+    assert [x.split("  ")[0] for x in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(" clean acc " in x and " ASR " in x and x.endswith("s") for x in epoch_lines)
     metrics = json.loads((out / "metrics.json").read_text())["final"]
 
     result = runner.invoke(cli, ["evaluate", str(out), "--device", "cpu"])
