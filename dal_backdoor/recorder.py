@@ -4,13 +4,16 @@
 sweep also records failures through it. The CLI, the local sweep's workers and each Ray task
 build one per run. The store is opened lazily, at the first call that needs it, so everything
 that can reject the input (data, config, checkpoint) is checked before the store file is created
-(``open`` is where a corrupt or foreign store is refused). Provenance is that of the process
-that trains (the device it trains on); a run folder reused as finished keeps the provenance its
-config.json recorded.
+(``open`` is where a corrupt or foreign store is refused). A start records this process's
+pid and every epoch refreshes the row's ``updated_at``: the heartbeat by which ``runs`` tells
+a killed run (interrupted) from a running one (``dal_backdoor.store.run_state``). Provenance
+is that of the process that trains (the device it trains on); a run folder reused as finished
+keeps the provenance its config.json recorded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,7 +78,7 @@ class RunRecorder:
         checkpoint dropped, the checkpoint's rows re-synced (the store may have lost some), and
         the poison manifest."""
         store = self.open()
-        store.start_run(self.run_id, self.cfg.to_dict(), self.provenance)
+        store.start_run(self.run_id, self.cfg.to_dict(), self.provenance, pid=os.getpid())
         store.truncate_epochs(self.run_id, done_epochs)
         for row in history:
             store.record_epoch(self.run_id, row["epoch"], row)

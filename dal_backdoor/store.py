@@ -11,7 +11,11 @@ by ``PRAGMA application_id = APPLICATION_ID``):
 - ``runs``: ``run_id`` (the caller's hash of the resolved config), ``config`` JSON, ``status``
   (running, finished, failed), ``created_at``/``updated_at``/``finished_at`` (UTC ISO 8601),
   ``attempts`` (how often the run was started), provenance (``git_commit``, ``versions`` JSON,
-  ``device_name``, ``host``) of the latest attempt, ``final_metrics`` JSON, ``error`` text.
+  ``device_name``, ``host``) of the latest attempt, ``final_metrics`` JSON, ``error`` text,
+  ``pid`` of the process running the latest attempt (its heartbeat is ``updated_at``, set at
+  every epoch; see :func:`run_state`). ``pid`` is an additive, nullable column: a store
+  written before it existed gets it on its first writable open (schema version unchanged, as
+  older versions of dal-backdoor read such a store unchanged) and is read as "pid unknown".
 - ``epochs``: one metrics JSON per (run, epoch).
 - ``manifests``: one JSON per run (e.g. which training images were poisoned).
 - ``tags``: which sweep grid / preset / table cell a run id stands for (tags may exist before the
@@ -28,6 +32,7 @@ import json
 import logging
 import math
 import os
+import platform
 import sqlite3
 import stat
 import time
@@ -47,6 +52,9 @@ APPLICATION_ID = 0x44414C42  # "DALB"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
 STATUSES = ("running", "finished", "failed")
+#: A running run whose heartbeat (``updated_at``) is older than this, and whose process cannot
+#: be checked (another host, or no pid recorded), is taken as interrupted.
+HEARTBEAT_TIMEOUT_S = 24 * 3600.0
 EXPORT_FORMAT = "dal-backdoor-run"
 
 _SCHEMA = (
@@ -63,7 +71,8 @@ _SCHEMA = (
         device_name TEXT,
         host TEXT,
         final_metrics TEXT,
-        error TEXT
+        error TEXT,
+        pid INTEGER
     )""",
     """CREATE TABLE epochs (
         run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -151,6 +160,7 @@ class RunRecord:
     host: str | None = None
     final_metrics: dict[str, Any] | None = None
     error: str | None = None
+    pid: int | None = None  # not exported: it only means something on its host, while running
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -164,7 +174,41 @@ class RunRecord:
 def _record(row: sqlite3.Row) -> RunRecord:
     values = {k: (_loads(row[k]) if k in _JSON_COLUMNS else row[k]) for k in _RUN_COLUMNS}
     values["versions"] = values["versions"] or {}
+    # a store from before pid (``in row`` would search the values of a sqlite3.Row)
+    values["pid"] = row["pid"] if "pid" in row.keys() else None  # noqa: SIM118
     return RunRecord(**values)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def run_state(record: RunRecord, *, host: str | None = None,
+              now: datetime | None = None) -> str:
+    """The run's status, with ``running`` told apart from ``interrupted`` (killed, e.g. by
+    SIGKILL or a power loss, so nothing could mark it failed): on the host that runs it
+    (``host``, default this one) a running run is interrupted when its recorded pid is not
+    alive; elsewhere, or without a pid, when its heartbeat is older than
+    ``HEARTBEAT_TIMEOUT_S``."""
+    if record.status != "running":
+        return record.status
+    if record.pid is not None and record.host == (host or platform.node()):
+        return "running" if pid_alive(record.pid) else "interrupted"
+    try:
+        beat = datetime.fromisoformat(record.updated_at)
+    except (TypeError, ValueError):
+        return "running"
+    age = ((now or datetime.now(timezone.utc)) - beat).total_seconds()
+    return "interrupted" if age > HEARTBEAT_TIMEOUT_S else "running"
 
 
 def store_error(path: Path, exc: Exception) -> StoreError:
@@ -326,6 +370,7 @@ class ResultsStore:
         if self._check_identity(*self._identity()):
             if not self.readonly:
                 self._set_wal()
+                self._add_pid_column()
             return
         if self.readonly:
             raise StoreError(f"{self.path} is an empty file, not a results store")
@@ -338,6 +383,18 @@ class ResultsStore:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         log.info("initialised results store %s", self.path)
+
+    def _add_pid_column(self) -> None:
+        """Migrate a store from before the ``pid`` column (additive; see the module doc)."""
+        def has_pid(conn: sqlite3.Connection) -> bool:
+            return any(r[1] == "pid" for r in conn.execute("PRAGMA table_info(runs)"))
+
+        if has_pid(self._require()):
+            return
+        with self._write() as conn:  # re-checked under the write lock: another may race
+            if not has_pid(conn):
+                conn.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+                log.info("results store %s: added the runs.pid column", self.path)
 
     def _set_wal(self) -> None:
         conn = self._require()
@@ -433,10 +490,11 @@ class ResultsStore:
 
     # -- writes -------------------------------------------------------------------------------
     def start_run(self, run_id: str, config: Mapping[str, Any],
-                  provenance: Mapping[str, Any]) -> RunRecord:
+                  provenance: Mapping[str, Any], pid: int | None = None) -> RunRecord:
         """Record that ``run_id`` starts (attempt 1) or starts again (attempts + 1, status
         running, final metrics and error cleared, recorded epochs and manifest kept). The config
-        and provenance are those of the latest attempt."""
+        and provenance are those of the latest attempt; ``pid`` is the process that runs it
+        (on ``provenance['host']``), for :func:`run_state`."""
         self._check_run_id(run_id)
         now = utc_now()
         values = (dumps(config), provenance.get("git_commit"),
@@ -445,15 +503,15 @@ class ResultsStore:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO runs (run_id, config, status, created_at, updated_at, attempts, "
-                "git_commit, versions, device_name, host) "
-                "VALUES (?, ?, 'running', ?, ?, 1, ?, ?, ?, ?) "
+                "git_commit, versions, device_name, host, pid) "
+                "VALUES (?, ?, 'running', ?, ?, 1, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = 'running', "
                 "attempts = attempts + 1, updated_at = excluded.updated_at, "
                 "finished_at = NULL, final_metrics = NULL, error = NULL, "
                 "config = excluded.config, git_commit = excluded.git_commit, "
                 "versions = excluded.versions, device_name = excluded.device_name, "
-                "host = excluded.host",
-                (run_id, values[0], now, now, *values[1:]),
+                "host = excluded.host, pid = excluded.pid",
+                (run_id, values[0], now, now, *values[1:], pid),
             )
         record = self.get_run(run_id)
         assert record is not None

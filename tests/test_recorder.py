@@ -73,3 +73,11 @@ def test_a_recorder_of_another_run_is_refused(tmp_path: Path) -> None:
         fit(CFG.replace(seed=1), recorder, tmp_path / "run")
     assert not (tmp_path / "r.db").exists()
     assert not (tmp_path / "run").exists()
+
+
+def test_start_records_the_pid_of_the_training_process(tmp_path: Path) -> None:
+    import os
+
+    with RunRecorder(tmp_path / "r.db", CFG) as recorder:
+        recorder.start(0, [], None)
+        assert recorder.open().get_run(CFG.run_id).pid == os.getpid()

@@ -365,3 +365,61 @@ def test_concurrent_writers(tmp_path: Path) -> None:
             assert s.get_run(f"run-{w}").final_metrics == {"clean_acc": w / 10}
         assert sorted(run_id for run_id, _ in s.tagged_runs("grid", "ci")) == [
             f"run-{w}" for w in range(4)]
+
+
+# -- interrupted runs: pid + heartbeat --------------------------------------------------------
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid names no process now
+    return child.pid
+
+
+def test_a_running_run_whose_process_died_is_interrupted(store: ResultsStore) -> None:
+    import os
+    import platform
+
+    from dal_backdoor.store import run_state
+
+    here = {**PROV, "host": platform.node()}
+    store.start_run("live", CONFIG, here, pid=os.getpid())
+    store.start_run("dead", CONFIG, here, pid=dead_pid())
+    assert store.get_run("dead").pid is not None
+    assert run_state(store.get_run("live")) == "running"
+    assert run_state(store.get_run("dead")) == "interrupted"
+    store.finish_run("dead", {})
+    assert run_state(store.get_run("dead")) == "finished"
+
+
+def test_elsewhere_or_without_a_pid_the_heartbeat_decides(store: ResultsStore) -> None:
+    from dal_backdoor.store import HEARTBEAT_TIMEOUT_S, run_state
+
+    store.start_run("r1", CONFIG, PROV, pid=dead_pid())  # host node1: the pid cannot be checked
+    record = store.get_run("r1")
+    beat = datetime.fromisoformat(record.updated_at)
+    assert run_state(record, now=beat + timedelta(seconds=60)) == "running"
+    late = beat + timedelta(seconds=HEARTBEAT_TIMEOUT_S + 1)
+    assert run_state(record, now=late) == "interrupted"
+    store.record_epoch("r1", 1, {"train_loss": 1.0})  # an epoch is a heartbeat
+    assert store.get_run("r1").updated_at > record.updated_at
+
+
+def test_a_store_from_before_the_pid_column_is_read_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with ResultsStore(path) as s:
+        s.start_run("r1", CONFIG, PROV)
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE runs DROP COLUMN pid")  # as written before the column existed
+    conn.commit()
+    conn.close()
+    with ResultsStore(path, readonly=True) as ro:
+        assert ro.get_run("r1").pid is None and ro.get_run("r1").status == "running"
+    with ResultsStore(path) as rw:  # a writable open adds the column
+        rw.start_run("r1", CONFIG, PROV, pid=4242)
+        assert rw.get_run("r1").pid == 4242 and rw.get_run("r1").attempts == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

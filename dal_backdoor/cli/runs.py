@@ -11,7 +11,12 @@ from rich.markup import escape
 from dal_backdoor.cli.common import console, default_db
 from dal_backdoor.metrics import fmt_metric, fmt_percent
 
-STATUS_STYLE = {"running": "yellow", "finished": "green", "failed": "red"}
+STATUS_STYLE = {"running": "yellow", "finished": "green", "failed": "red",
+                "interrupted": "magenta"}
+#: What the table says under an interrupted run (killed: SIGKILL, power loss, a lost node).
+RESUME_HINT = ("interrupted: no live process holds the run (it was killed). Resume it from its "
+               "last checkpoint with the same `dal-backdoor train ...` command plus --resume "
+               "(same --out DIR), or run the same `dal-backdoor sweep` command again.")
 SHORT_ID = 8
 
 
@@ -58,7 +63,10 @@ OPTIONAL_COLUMNS = ("device", "started", "seed")  # dropped, in this order, to f
 
 
 def run_row(record: Any, last_epoch: int | None) -> dict[str, str]:
-    """The cells of one run in the runs table ('-' for anything not recorded)."""
+    """The cells of one run in the runs table ('-' for anything not recorded); the status is
+    ``dal_backdoor.store.run_state`` (running or interrupted)."""
+    from dal_backdoor.store import run_state
+
     cfg, final = record.config or {}, record.final_metrics or {}
     total = cfg.get("epochs")
     return {
@@ -69,7 +77,7 @@ def run_row(record: Any, last_epoch: int | None) -> dict[str, str]:
         "noise": fmt_noise(cfg),
         "seed": fmt_value("seed", cfg.get("seed")),
         "epochs": f"{'-' if last_epoch is None else last_epoch}/{'-' if total is None else total}",
-        "status": _status(record.status),
+        "status": _status(run_state(record)),
         "acc %": fmt_pct(final.get("clean_acc")),
         "ASR %": fmt_pct(final.get("asr")),
         "started": fmt_time(record.created_at),
@@ -161,10 +169,15 @@ def resolve_run(store: Any, prefix: str) -> str:
 
 
 def show_run(store: Any, run_id: str) -> None:
+    from dal_backdoor.store import run_state
+
     record = store.get_run(run_id)
-    console.print(f"[bold]run {escape(record.run_id)}[/]  {_status(record.status)}")
+    state = run_state(record)
+    console.print(f"[bold]run {escape(record.run_id)}[/]  {_status(state)}")
+    if state == "interrupted":
+        console.print(escape(RESUME_HINT))
     console.print(key_value_table("config", dict(sorted((record.config or {}).items()))))
-    info = {"status": record.status, "attempts": record.attempts,
+    info = {"status": state, "attempts": record.attempts, "pid": record.pid,
             "created (UTC)": record.created_at, "updated (UTC)": record.updated_at,
             "finished (UTC)": record.finished_at, "git commit": record.git_commit,
             "device": record.device_name, "host": record.host}
@@ -185,8 +198,9 @@ def show_run(store: Any, run_id: str) -> None:
 @click.command()
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=default_db,
               show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
-@click.option("--status", type=click.Choice(["running", "finished", "failed"]), default=None,
-              help="Only runs with this status.")
+@click.option("--status", default=None,
+              type=click.Choice(["running", "interrupted", "finished", "failed"]),
+              help="Only runs with this status (interrupted: running, but its process died).")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID",
               help="Show one run in detail (full id or a unique prefix, e.g. the short id).")
 def command(db: Path, status: str | None, run_id: str | None) -> None:
@@ -204,7 +218,7 @@ def command(db: Path, status: str | None, run_id: str | None) -> None:
       dal-backdoor runs --run 3f2a9c1d0b7e
     """
     from dal_backdoor.errors import ConfigError
-    from dal_backdoor.store import ResultsStore
+    from dal_backdoor.store import ResultsStore, run_state
 
     if run_id is not None and status is not None:
         raise ConfigError("--run and --status cannot be combined; allowed: one of them")
@@ -214,11 +228,24 @@ def command(db: Path, status: str | None, run_id: str | None) -> None:
         if run_id is not None:
             show_run(store, resolve_run(store, run_id))
             return
-        records = store.list_runs(status)
+        records = list_runs(store, status)
         if not records:
             which = f"{status} runs" if status else "runs"
             console.print(escape(f"no {which} recorded in {db}"))
             return
         title = f"{len(records)} {status + ' ' if status else ''}run(s) in {db}; times in UTC"
         last = store.last_epochs()
-        print_runs_table([run_row(r, last.get(r.run_id)) for r in records], escape(title))
+        rows = [run_row(r, last.get(r.run_id)) for r in records]
+        print_runs_table(rows, escape(title))
+    if any(run_state(r) == "interrupted" for r in records):
+        console.print(escape(RESUME_HINT), soft_wrap=True)
+
+
+def list_runs(store: Any, status: str | None) -> list[Any]:
+    """The store's runs with ``status``, running and interrupted told apart (``run_state``)."""
+    from dal_backdoor.store import run_state
+
+    if status is None:
+        return store.list_runs()
+    stored = "running" if status == "interrupted" else status
+    return [r for r in store.list_runs(stored) if run_state(r) == status]

@@ -158,7 +158,7 @@ def test_bad_files_are_one_line_exit_2(tmp_path: Path) -> None:
 def test_bad_status_choice(db: Path) -> None:
     result = invoke("--db", str(db), "--status", "done")
     assert result.exit_code == 2
-    assert "'done' is not one of 'running', 'finished', 'failed'" in result.output
+    assert "'done' is not one of 'running', 'interrupted', 'finished', 'failed'" in result.output
 
 
 def test_value_formatting() -> None:
@@ -176,3 +176,32 @@ def test_value_formatting() -> None:
     assert fmt_noise({"noise_kind": "none", "noise_rate": 0.0}) == "-"
     assert fmt_device("NVIDIA H100 80GB HBM3") == "H100 80GB HBM3"
     assert fmt_device("cpu (x86_64, 2 threads)") == "cpu"
+
+
+def test_a_killed_run_is_shown_as_interrupted_with_how_to_resume(tmp_path: Path) -> None:
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid is dead now, as a SIGKILLed trainer's
+    here = {**PROV, "host": platform.node()}
+    path = tmp_path / "r.db"
+    with ResultsStore(path) as s:
+        s.start_run("dead0000dead0000", config("ce", "local", 0), here, pid=child.pid)
+        s.start_run("live1111live1111", config("dal", "local", 0), here, pid=os.getpid())
+    result = invoke("--db", str(path))
+    assert result.exit_code == 0, result.output
+    status = {cells(line)[0]: cells(line)[7] for line in lines_of(result.output)
+              if line.strip().startswith(("dead", "live"))}
+    assert status == {"dead0000": "interrupted", "live1111": "running"}
+    text = " ".join(result.output.split())
+    assert "--resume (same --out DIR)" in text and "`dal-backdoor sweep` command again" in text
+    only = invoke("--db", str(path), "--status", "interrupted")
+    assert "dead0000" in only.output and "live1111" not in only.output
+    running = invoke("--db", str(path), "--status", "running")
+    assert "live1111" in running.output and "dead0000" not in running.output
+    detail = invoke("--db", str(path), "--run", "dead0000")
+    assert "interrupted" in detail.output and "--resume" in detail.output
+    assert "--resume" not in invoke("--db", str(path), "--run", "live1111").output
