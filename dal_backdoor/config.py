@@ -295,3 +295,33 @@ def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:
     if "exclude_true" in params:
         check_bool("exclude_true", params["exclude_true"])  # never "maybe" taken as true
     return dict(params)
+
+
+#: A poisoned share of the training set from which a default poison count is warned about
+#: (the paper poisons 100 of 50,000 CIFAR images: 0.2%).
+HIGH_POISON_RATE = 0.02
+
+
+def poison_count(rate: float, num_train: int) -> int:
+    """The number of poisoned images for ``rate`` (in (0, 1)) of ``num_train`` training
+    images (after --train-subset): rounded to the nearest integer, halves up, at least 1.
+    The config records this count (``num_poison``), so a run given a rate has the run id of
+    the run given the same count."""
+    check_number("poison_rate", rate, low=0, high=1, low_open=True, high_open=True)
+    check_number("num_train", num_train, low=1, high=MAX_COUNT, integer=True)
+    return max(1, int(rate * num_train + 0.5))
+
+
+def fmt_poison_rate(num_poison: int, num_train: int) -> str:
+    """``100 poisoned images (1.0% of 10,000)``."""
+    rate = 100.0 * num_poison / num_train if num_train else 0.0
+    return f"{num_poison} poisoned images ({rate:.1f}% of {num_train:,})"
+
+
+def high_poison_rate_warning(num_poison: int, num_train: int) -> str | None:
+    """A warning when ``num_poison`` is at least ``HIGH_POISON_RATE`` of the training set
+    (e.g. the default 100 poisons with --train-subset 500: 20%); None otherwise."""
+    if num_train <= 0 or num_poison / num_train < HIGH_POISON_RATE:
+        return None
+    return (f"{fmt_poison_rate(num_poison, num_train)}: a high poison rate (the paper poisons "
+            "0.2%, 100 of 50,000); choose it with --poison-rate or --num-poison")

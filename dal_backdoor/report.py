@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dal_backdoor import paper_values
-from dal_backdoor.config import NON_IDENTITY_FIELDS
+from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import get_grid
 from dal_backdoor.metrics import METRICS, as_percent
@@ -235,19 +235,13 @@ def poison_counts(runs: Iterable[RunRow]) -> list[tuple[int, int]]:
     return sorted(seen)
 
 
-def fmt_poison(poisoned: int, num_train: int) -> str:
-    """``100 poisoned images (1.0% of 10,000)``."""
-    rate = 100.0 * poisoned / num_train if num_train else 0.0
-    return f"{poisoned} poisoned images ({rate:.1f}% of {num_train:,})"
-
-
 def poison_title(title: str, runs: Iterable[RunRow]) -> str:
     """The paper's title with its fixed "100 poisoned images" replaced by what the runs
     used (every distinct count, joined by "/"); unchanged when the runs do not say."""
     pairs = poison_counts(runs)
     if not pairs:
         return title
-    used = " / ".join(fmt_poison(p, n) for p, n in pairs)
+    used = " / ".join(fmt_poison_rate(p, n) for p, n in pairs)
     if "100 poisoned images" in title:
         return title.replace("100 poisoned images", used)
     return f"{title} ({used})"

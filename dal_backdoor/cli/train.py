@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -15,6 +16,9 @@ from dal_backdoor.cli.common import (
     registry_names,
     set_interrupt_hint,
 )
+
+log = logging.getLogger(__name__)
+DEFAULT_NUM_POISON = 100
 
 
 @click.command()
@@ -49,8 +53,12 @@ from dal_backdoor.cli.common import (
               type=click.Choice(registry_names("triggers", "list_triggers", ("none",))),
               default="none", show_default=True, help="Backdoor trigger stamped on the poisons.")
 @click.option("--trigger-param", multiple=True, metavar="K=V", help="Trigger parameters.")
-@click.option("--num-poison", type=int, default=100, show_default=True,
+@click.option("--num-poison", type=int, default=None, show_default="100",
               help="Number of poisoned training images.")
+@click.option("--poison-rate", type=float, default=None,
+              help="Poison this fraction of the training set (after --train-subset) instead, "
+              "in (0, 1), e.g. 0.01: rounded to the nearest count (halves up), at least 1; "
+              "the run records the count. Not with --num-poison.")
 @click.option("--target-class", type=int, default=7, show_default=True,
               help="Class the poisons are relabelled to.")
 @click.option("--model", default="resnet18", show_default=True,
@@ -114,12 +122,13 @@ def command(**opts: Any) -> None:
         noise_seed=opts["noise_seed"], init=opts["init"],
         trigger=opts["trigger"], trigger_params=parse_key_values(opts["trigger_param"],
                                                                  "--trigger-param"),
-        num_poison=opts["num_poison"], target_class=opts["target_class"], model=opts["model"],
+        num_poison=num_poison(opts), target_class=opts["target_class"], model=opts["model"],
         width=opts["width"], epochs=opts["epochs"], batch_size=opts["batch_size"],
         lr=opts["lr"], momentum=opts["momentum"], weight_decay=opts["weight_decay"],
         augment=opts["augment"], seed=opts["seed"], data_root=str(opts["root"]),
         eval_batch_size=opts["eval_batch_size"], compile=opts["compile_model"],
     )
+    warn_high_poison_rate(cfg, opts)
     check_store(opts["db"])  # before anything is written
     if opts["download"]:
         from dal_backdoor.data import create_dataset
@@ -141,3 +150,41 @@ def command(**opts: Any) -> None:
     console.print(summary_table(result))
     console.print(f"wrote {result.out_dir}/ (config.json, model.pt, metrics.json"
                   f"{', manifest.json' if cfg.poisoned else ''}) and {opts['db']}")
+
+
+def num_poison(opts: dict[str, Any]) -> int:
+    """--num-poison, or --poison-rate resolved to a count of the training set after
+    --train-subset (loading the training split only when no subset is given)."""
+    from dal_backdoor.config import poison_count
+    from dal_backdoor.errors import ConfigError
+
+    count, rate = opts["num_poison"], opts["poison_rate"]
+    if rate is None:
+        return DEFAULT_NUM_POISON if count is None else count
+    if count is not None:
+        raise ConfigError(f"--num-poison {count} and --poison-rate {rate:g} exclude each "
+                          "other; allowed: one of them")
+    return poison_count(rate, num_train(opts))
+
+
+def num_train(opts: dict[str, Any]) -> int:
+    """The training-set size a run trains on: --train-subset, else the whole split."""
+    if opts["train_subset"] is not None:
+        return opts["train_subset"]
+    from dal_backdoor.data import create_dataset
+
+    params = parse_key_values(opts["dataset_param"], "--dataset-param")
+    return len(create_dataset(opts["dataset"], str(opts["root"]), train=True,
+                              download=opts["download"], **params))
+
+
+def warn_high_poison_rate(cfg: Any, opts: dict[str, Any]) -> None:
+    """Log a warning when the default poison count is a large share of a --train-subset."""
+    from dal_backdoor.config import high_poison_rate_warning
+
+    if not cfg.poisoned or opts["num_poison"] is not None or opts["poison_rate"] is not None:
+        return
+    if cfg.train_subset is not None:
+        warning = high_poison_rate_warning(cfg.num_poison, cfg.train_subset)
+        if warning:
+            log.warning("default --num-poison: %s", warning)
