@@ -286,7 +286,8 @@ def _check_cross_ratio(cfg: RunConfig) -> None:
     from triggers.catalog import list_triggers, trigger_info
 
     check_number("cross_ratio", cfg.cross_ratio, low=0, high=MAX_COUNT)
-    if cfg.cross_ratio > 0 and (cfg.trigger == "none" or not trigger_info(cfg.trigger).noise_mode):
+    noise_mode = cfg.trigger != "none" and trigger_info(cfg.trigger).noise_mode
+    if cfg.cross_ratio > 0 and not noise_mode:
         allowed = ", ".join(n for n in list_triggers() if trigger_info(n).noise_mode)
         raise ConfigError(f"cross_ratio={cfg.cross_ratio:g} needs a trigger with a noise mode, "
                           f"not {cfg.trigger}; allowed: {allowed} (or cross_ratio 0)")

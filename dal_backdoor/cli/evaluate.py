@@ -32,8 +32,8 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     from rich.table import Table
 
     from dal_backdoor.config import resolve_device
-    from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.data.poison import is_clean_label
+    from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
     from dal_backdoor.metrics import BACKDOOR_RATES, METRICS, fmt_counts, fmt_percent
     from dal_backdoor.rundir import RunDir

@@ -2,9 +2,9 @@
 
 Order (``prepare_data``): load the full training split -> label noise on the full split (so
 CIFAR-N's per-image labels line up) -> class-balanced training subset (selected by the *clean*
-labels) -> poisoning of ``num_poison`` images whose observed label is not the target (clean-label attacks:
-whose observed label is the target; WaNet's noise-mode samples, ``cross_ratio``, after them, counted
-as ``num_cross`` in ``PreparedData.info``). Every random
+labels) -> poisoning of ``num_poison`` images whose observed label is not the target
+(clean-label attacks: whose observed label is the target; WaNet's noise-mode samples,
+``cross_ratio``, after them, counted as ``num_cross`` in ``PreparedData.info``). Every random
 step draws from its own stream derived from the run's seed (``derive_seed``), so the same seed
 gives the same noisy labels, the same poisoned indices and the same batches.
 """
