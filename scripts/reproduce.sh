@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="$2"; shift 2 ;;
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
                 "--runs-per-gpu, --db" >&2
            exit 2 ;;
