@@ -372,13 +372,15 @@ FULL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "fashion-mnist": 60_0
 
 def scaled_budget(per_base: int, fields: Mapping[str, Any]) -> int:
     """Poisons for ``per_base`` poisons per DOSE_BASE training images, on the run's training
-    set (``train_subset``, else the full split): ``round(per_base * size / DOSE_BASE)``."""
+    set (``train_subset``, else the full split): ``round(per_base * size / DOSE_BASE)``, at
+    least 1."""
     size = fields.get("train_subset") or FULL_TRAIN_SIZES.get(fields["dataset"])
     if size is None:
         raise ConfigError(f"a num_poison axis needs the training-set size of "
                           f"{fields['dataset']}; set train_subset (allowed without it: "
                           + ", ".join(FULL_TRAIN_SIZES) + ")")
-    return round(per_base * int(size) / DOSE_BASE)
+    scaled = round(per_base * int(size) / DOSE_BASE)
+    return max(scaled, 1) if per_base > 0 else 0  # a budget never rounds away to no poison
 
 
 def _matches(cell: dict[str, Any], only: dict[str, set[str]]) -> bool:

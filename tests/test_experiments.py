@@ -233,6 +233,17 @@ def test_dose_grid_scales_the_budget_to_the_preset(tmp_path: Path) -> None:
     assert same.run_id == table6[0].run_id
 
 
+def test_scaled_budget_never_rounds_to_zero() -> None:
+    from dal_backdoor.experiments import scaled_budget
+
+    assert scaled_budget(10, {"dataset": "synthetic", "train_subset": 500}) == 1  # 0.5
+    assert scaled_budget(25, {"dataset": "cifar10", "train_subset": None}) == 125
+    assert scaled_budget(800, {"dataset": "fashion-mnist"}) == 4800
+    with pytest.raises(ConfigError, match="a num_poison axis needs the training-set size of "
+                                          "synthetic; set train_subset"):
+        scaled_budget(10, {"dataset": "synthetic"})
+
+
 def test_new_grid_axes_own_their_fields() -> None:
     with pytest.raises(ConfigError, match="--set num_poison=5: num_poison is set by the "
                                           "'num_poison' axis of grid dose"):
@@ -243,3 +254,28 @@ def test_new_grid_axes_own_their_fields() -> None:
     with pytest.raises(ConfigError, match="cross_ratio=1 needs a trigger with a noise mode, "
                                           "not local; allowed: wanet"):
         expand("table6", "ci", device="cpu", overrides={"cross_ratio": 1})
+
+
+@pytest.mark.parametrize(("grid", "only", "runs"), [
+    ("attacks", "loss=ce,attack=sig|wanet,seed=0", 2),
+    ("dose", "loss=dal,trigger=global,num_poison=10|800,seed=1", 2),
+])
+def test_new_grids_dry_run_through_the_sweep(tmp_path: Path, grid: str, only: str,
+                                             runs: int) -> None:
+    from click.testing import CliRunner
+
+    from dal_backdoor.cli import cli
+
+    args = ["sweep", grid, "--preset", "ci", "--only", only, "--set", "dataset=synthetic",
+            "--set", "train_subset=2000", "--set", "test_subset=100", "--device", "cpu",
+            "--db", str(tmp_path / "r.db"), "--dry-run"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"{grid} / ci: {runs} runs" in result.output
+    specs = expand(grid, "ci", device="cpu", only=parse_only(only),
+                   overrides={"dataset": "synthetic", "train_subset": 2000,
+                              "test_subset": 100}).specs
+    assert all(s.run_id[:12] in result.output for s in specs)
+    if grid == "dose":  # 10 and 800 per 10,000 on 2,000 images
+        assert [s.config.num_poison for s in specs] == [2, 160]
+    assert not (tmp_path / "r.db").exists()
