@@ -88,6 +88,9 @@ class RunConfig:
     trigger_params: dict[str, Any] = field(default_factory=dict)
     num_poison: int = 100
     target_class: int = 7
+    # WaNet's noise mode: round(cross_ratio * num_poison) extra samples warped with random noise,
+    # labels kept (dal_backdoor.data.poison); only for triggers with a noise mode (wanet).
+    cross_ratio: float = added_field(0.0)
     # model and optimisation
     model: str = "resnet18"
     # "pytorch": PyTorch's module defaults, as the authors' resnet.py; "torchvision": Kaiming-
@@ -255,6 +258,7 @@ def resolve_config(
     check_number("seed", cfg.seed, low=0, high=MAX_SEED, integer=True)
     check_number("num_poison", cfg.num_poison, low=0, high=MAX_COUNT, integer=True)
     check_number("target_class", cfg.target_class, low=0, high=MAX_COUNT, integer=True)
+    _check_cross_ratio(cfg)
     check_number("noise_rate", cfg.noise_rate, low=0, high=1, high_open=True)
     if cfg.noise_kind == "none" and cfg.noise_rate != 0:
         raise ConfigError(f"noise_rate={cfg.noise_rate:g} needs a noise kind; "
@@ -275,6 +279,18 @@ def resolve_config(
     create_loss(loss, num_classes=num_classes,
                 total_epochs=cfg.epochs, seed=cfg.seed, **params)
     return cfg
+
+
+def _check_cross_ratio(cfg: RunConfig) -> None:
+    """cross_ratio >= 0, and > 0 only with a trigger that has WaNet's noise mode."""
+    from triggers.catalog import list_triggers, trigger_info
+
+    check_number("cross_ratio", cfg.cross_ratio, low=0, high=MAX_COUNT)
+    noise_mode = cfg.trigger != "none" and trigger_info(cfg.trigger).noise_mode
+    if cfg.cross_ratio > 0 and not noise_mode:
+        allowed = ", ".join(n for n in list_triggers() if trigger_info(n).noise_mode)
+        raise ConfigError(f"cross_ratio={cfg.cross_ratio:g} needs a trigger with a noise mode, "
+                          f"not {cfg.trigger}; allowed: {allowed} (or cross_ratio 0)")
 
 
 def _resolve_noise(cfg: RunConfig) -> RunConfig:

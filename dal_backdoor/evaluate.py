@@ -7,7 +7,11 @@ backdoor success rate." We report, all as fractions in [0, 1] (the CLI shows per
 
 - ``clean_acc``  = correct / all clean test images.
 - ``asr`` (paper) = triggered images predicted as the target / test images whose *clean*
-  prediction is not the target.
+  prediction is not the target. For a clean-label attack (``clean_label=True``, e.g. SIG, whose
+  poisons are target-class images) the set also drops the test images *labelled* as the target,
+  as clean-label papers do (Barni et al. 2019; Turner et al. 2019): a target-class image
+  predicted as the target is no evidence of a backdoor. The denominator is then the test images
+  whose clean prediction AND true label are both not the target.
 - ``asr_true`` (BackdoorBench's convention) = triggered images predicted as the target / test
   images whose *true* label is not the target.
 - ``robust_acc`` (RA) = triggered images still predicted as their true label / test images whose
@@ -211,8 +215,11 @@ def evaluate_backdoor(
     device: str | torch.device | None = None,
     channels_last: bool = False,
     autocast_dtype: torch.dtype | None = None,
+    clean_label: bool = False,
 ) -> BackdoorMetrics:
     """Clean accuracy, ASR (paper protocol), ASR_true and robust accuracy (see module docs).
+
+    ``clean_label``: the attack is clean-label, so the ASR set also excludes the target class.
 
     ``trigger.apply_uint8`` is called on uint8 batches (B, C, H, W) where the test images live
     (before they are moved to the model's device) and must return new uint8 images of the same
@@ -236,6 +243,8 @@ def evaluate_backdoor(
     triggered_pred = _predict(model, test_images, transform=trigger.apply_uint8, **options)
     hit_target = triggered_pred == target
     kept_paper = clean_pred != target  # paper: drop images *predicted* as the target when clean
+    if clean_label:
+        kept_paper &= labels != target  # clean-label: drop the target class as well
     kept_true = labels != target  # BackdoorBench: drop images *labelled* as the target
     asr_hits, asr_total = int((hit_target & kept_paper).sum()), int(kept_paper.sum())
     true_hits, true_total = int((hit_target & kept_true).sum()), int(kept_true.sum())

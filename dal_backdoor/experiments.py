@@ -1,7 +1,9 @@
 """Named grids (the paper's tables) and presets that scale them without changing their meaning.
 
 A *grid* is the paper's experiment: ``table6`` (backdoor), ``table2`` / ``table3`` (label noise on
-CIFAR-10 / CIFAR-100). Each grid cell names the paper's row and column (dataset, loss, trigger or
+CIFAR-10 / CIFAR-100), or one beyond the paper: ``attacks`` (6 losses x 7 attacks) and ``dose``
+(the poison budget, in poisons per 10,000 training images, scaled to each preset's training
+set). Each grid cell names the paper's row and column (dataset, loss, trigger or
 noise setting) and a seed. A *preset* maps a cell to a concrete run:
 
 - ``paper``: the paper's setup (ResNet18 width 64, 150 epochs, full data sets, crop + flip),
@@ -51,12 +53,17 @@ class Grid:
     fixed: dict[str, Any] = field(default_factory=dict)
     #: trigger column label -> the registered trigger that column runs (default: the label).
     triggers: dict[str, str] = field(default_factory=dict)
+    #: attack column label -> the run fields of that attack (trigger and its poisoning options).
+    attacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run_fields(self, cell: dict[str, Any]) -> dict[str, Any]:
-        """The run settings a cell pins: its loss, seed, and the trigger or noise it names."""
+        """The run settings a cell pins: its loss, seed, and the trigger, attack or noise it
+        names. A ``num_poison`` axis is scaled by the preset in :func:`expand`."""
         out: dict[str, Any] = {"loss": cell["loss"], "seed": cell["seed"]}
         if "trigger" in cell:
             out["trigger"] = self.triggers.get(cell["trigger"], cell["trigger"])
+        if "attack" in cell:
+            out.update(self.attacks[cell["attack"]])
         if "noise" in cell:
             out.update(_noise_fields(cell["noise"]))
         return out
@@ -88,6 +95,46 @@ GRIDS.add("table6", None, Grid(
     fixed={"num_poison": 100, "target_class": 7},
     triggers={"global": "weng"},
 ))
+
+#: The ``attacks`` grid's columns: each attack with its paper's defaults (the trigger's own
+#: defaults, see ``dal-backdoor triggers``) and its poisoning options. ``badnets`` is the paper's
+#: local patch; WaNet trains with its noise mode at the paper's cross_ratio 2.
+ATTACKS: dict[str, dict[str, Any]] = {
+    "badnets": {"trigger": "local"},
+    "badnets-random": {"trigger": "badnets-random"},
+    "weng": {"trigger": "weng"},
+    "grating": {"trigger": "grating"},
+    "blended": {"trigger": "blended"},
+    "sig": {"trigger": "sig"},
+    "wanet": {"trigger": "wanet", "cross_ratio": 2.0},
+}
+ATTACK_LOSSES = ("ce", "gce", "sce", "nce_agce", "dgce", "dal")
+GRIDS.add("attacks", None, Grid(
+    name="attacks",
+    description="Losses x attacks: 6 losses, 7 backdoor attacks (100 poisons, target class 7)",
+    kind="backdoor",
+    axes={"dataset": ("cifar10",), "loss": ATTACK_LOSSES, "attack": tuple(ATTACKS),
+          "seed": SEEDS},
+    fixed={"num_poison": 100, "target_class": 7},
+    attacks=ATTACKS,
+))
+
+#: The ``dose`` grid's budgets, in poisons per DOSE_BASE training images; ``expand`` scales
+#: them to the preset's training set (x1 for the 10,000 images of small/ci, x5 for the 50,000
+#: of CIFAR-10 at paper scale), so every preset runs the same poison rates (0.1% ... 8%).
+DOSE_BASE = 10_000
+DOSE_BUDGETS = (10, 25, 50, 100, 200, 400, 800)
+GRIDS.add("dose", None, Grid(
+    name="dose",
+    description="Poison budget: 10-800 poisons per 10,000 training images x CE, GCE, DAL x "
+                "local and global (Weng) trigger",
+    kind="backdoor",
+    axes={"dataset": ("cifar10",), "loss": ("ce", "gce", "dal"), "trigger": ("local", "global"),
+          "num_poison": DOSE_BUDGETS, "seed": SEEDS},
+    fixed={"target_class": 7},
+    triggers={"global": "weng"},
+))
+
 for _name, _dataset in (("table2", "cifar10"), ("table3", "cifar100")):
     GRIDS.add(_name, None, Grid(
         name=_name,
@@ -266,6 +313,10 @@ def _grid_owned(grid: Grid) -> dict[str, str]:
     owned = {"loss": "loss"}
     if "trigger" in grid.axes:
         owned["trigger"] = "trigger"
+    if "attack" in grid.axes:
+        owned.update(trigger="attack", trigger_params="attack", cross_ratio="attack")
+    if "num_poison" in grid.axes:
+        owned["num_poison"] = "num_poison"
     if "noise" in grid.axes:
         owned.update(noise_kind="noise", noise_rate="noise")
     return owned
@@ -313,6 +364,23 @@ def _typed(key: str, value: Any, kind: str) -> Any:
     if base == "str" and not isinstance(value, str):
         raise ConfigError(f"--set {key}={value!r} is not a name")
     return float(value) if base == "float" else value
+
+
+#: Training-set sizes of the data sets run without a subset (the paper preset).
+FULL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "fashion-mnist": 60_000}
+
+
+def scaled_budget(per_base: int, fields: Mapping[str, Any]) -> int:
+    """Poisons for ``per_base`` poisons per DOSE_BASE training images, on the run's training
+    set (``train_subset``, else the full split): ``round(per_base * size / DOSE_BASE)``, at
+    least 1."""
+    size = fields.get("train_subset") or FULL_TRAIN_SIZES.get(fields["dataset"])
+    if size is None:
+        raise ConfigError(f"a num_poison axis needs the training-set size of "
+                          f"{fields['dataset']}; set train_subset (allowed without it: "
+                          + ", ".join(FULL_TRAIN_SIZES) + ")")
+    scaled = round(per_base * int(size) / DOSE_BASE)
+    return max(scaled, 1) if per_base > 0 else 0  # a budget never rounds away to no poison
 
 
 def _matches(cell: dict[str, Any], only: dict[str, set[str]]) -> bool:
@@ -384,6 +452,8 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
         if "noise" in cell:
             fields.update(_cell_noise(preset, cell, fields["dataset"], data_root))
         fields.update(overrides or {})
+        if "num_poison" in cell:
+            fields["num_poison"] = scaled_budget(cell["num_poison"], fields)
         dataset = fields.pop("dataset")
         loss = fields.pop("loss")
         config = resolve_config(dataset=dataset, loss=loss, hparams_from=cell["dataset"],
@@ -395,7 +465,7 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
 # Fields that decide whether a run's data can be prepared (the seed only picks which images).
 _DATA_FIELDS = ("dataset", "dataset_params", "train_subset", "test_subset", "noise_kind",
                 "noise_rate", "noise_params", "trigger", "trigger_params", "num_poison",
-                "target_class", "data_root")
+                "target_class", "data_root", "cross_ratio")
 
 
 def check_specs(specs: Iterable[RunSpec]) -> None:

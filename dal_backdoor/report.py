@@ -167,7 +167,10 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     notes: list[str] = []
     if left_out:
         notes.append(_left_out_note(grid_name, left_out))
-    if grid.kind == "backdoor":
+    if "attack" in grid.axes or "num_poison" in grid.axes:
+        rows, columns, values, paper, extra = beyond_paper_layout(grid, runs)
+        notes.extend(extra)
+    elif grid.kind == "backdoor":
         rows, columns, values, paper = _table6_layout(grid, runs)
         notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
                      "protocol (test images predicted as the target class when clean are "
@@ -308,6 +311,99 @@ def _noise_layout(grid: Any, runs: list[RunRow]):
     table = paper_values.TABLE2 if grid.axes["dataset"] == ("cifar10",) else paper_values.TABLE3
     paper = {(loss, setting): v for (loss, setting), v in table.items()}
     return rows, columns, values, paper
+
+
+# -- the grids beyond the paper: attacks (loss x attack) and dose (loss x poison budget) --------
+
+ASR_NOTE = ("ASR by the paper's protocol: test images predicted as the target class when clean "
+            "are dropped, the test-time trigger is stamped on the rest; for clean-label attacks "
+            "(sig) the target class is dropped as well.")
+#: The ASR a loss must pass for the dose grid's threshold budget (percent).
+DOSE_THRESHOLD = 50.0
+
+
+def beyond_paper_layout(grid: Any, runs: list[RunRow]):
+    """``(rows, columns, values, paper, notes)`` for the ``attacks`` or ``dose`` grid (no
+    paper values: these experiments are not in the paper)."""
+    if "attack" in grid.axes:
+        rows, columns, values = attacks_layout(grid, runs)
+        notes = [f"acc = clean test accuracy; {ASR_NOTE}"]
+    else:
+        rows, columns, values = dose_layout(grid, runs)
+        notes = [f"ASR (%) per budget (poisons per 10,000 training images, scaled to the "
+                 f"preset's training set); {ASR_NOTE}", *dose_threshold_notes(grid, runs)]
+    return rows, columns, values, {}, notes
+
+
+def attacks_layout(grid: Any, runs: list[RunRow]):
+    """Rows: losses; columns: ``"<attack> acc"`` and ``"<attack> ASR"`` per attack."""
+    rows = list(grid.axes["loss"])
+    columns = [f"{a} {m}" for a in grid.axes["attack"] for m in ("acc", "ASR")]
+    values: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        for metric, key in (("acc", "clean_acc"), ("ASR", "asr")):
+            value = as_percent(run.final.get(key))
+            if value is not None:
+                values.setdefault((run.cell["loss"], f"{run.cell['attack']} {metric}"),
+                                  []).append(value)
+    return rows, columns, values
+
+
+def dose_layout(grid: Any, runs: list[RunRow]):
+    """Rows: ``"<trigger>/<loss>"``; columns: the budgets (``"<n>/10k"``); cells: ASR."""
+    rows = [f"{t}/{loss}" for t in grid.axes["trigger"] for loss in grid.axes["loss"]]
+    columns = [f"{b}/10k" for b in grid.axes["num_poison"]]
+    values: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        value = as_percent(run.final.get("asr"))
+        if value is not None:
+            key = (f"{run.cell['trigger']}/{run.cell['loss']}", f"{run.cell['num_poison']}/10k")
+            values.setdefault(key, []).append(value)
+    return rows, columns, values
+
+
+def threshold_budget(asr: dict[int, dict[int, float]], budgets: Sequence[int],
+                     threshold: float = DOSE_THRESHOLD) -> tuple[int | None, int | None,
+                                                                 int | None]:
+    """``(mean, low, high)``: the smallest budget whose mean ASR over seeds reaches
+    ``threshold``, and the range over seeds of each seed's own smallest such budget (None where
+    no budget reaches it). ``asr[budget][seed]`` is a run's ASR in percent."""
+    means = {b: sum(v.values()) / len(v) for b, v in asr.items() if v}
+    mean = next((b for b in budgets if means.get(b, -1.0) >= threshold), None)
+    seeds = sorted({s for v in asr.values() for s in v})
+    per_seed = [next((b for b in budgets if asr.get(b, {}).get(s, -1.0) >= threshold), None)
+                for s in seeds]
+    reached = [b for b in per_seed if b is not None]
+    if not reached:
+        return mean, None, None
+    return mean, min(reached), (max(reached) if len(reached) == len(per_seed) else None)
+
+
+def _fmt_budget(value: int | None) -> str:
+    return "none" if value is None else str(value)
+
+
+def dose_threshold_notes(grid: Any, runs: list[RunRow]) -> list[str]:
+    """Per trigger and loss: the smallest budget at which the mean ASR passes 50%, with the
+    range of the seeds' own crossing budgets ("none": a seed never passes)."""
+    budgets = list(grid.axes["num_poison"])
+    parts = []
+    for trigger in grid.axes["trigger"]:
+        for loss in grid.axes["loss"]:
+            asr: dict[int, dict[int, float]] = {}
+            for run in runs:
+                value = as_percent(run.final.get("asr"))
+                if (run.cell["trigger"], run.cell["loss"]) == (trigger, loss) and value is not None:
+                    asr.setdefault(run.cell["num_poison"], {})[run.cell["seed"]] = value
+            if not asr:
+                continue
+            mean, low, high = threshold_budget(asr, budgets)
+            parts.append(f"{trigger}/{loss}: {_fmt_budget(mean)} (seeds {_fmt_budget(low)}-"
+                         f"{_fmt_budget(high)})")
+    if not parts:
+        return []
+    return [f"smallest budget (poisons per 10,000) with mean ASR >= {DOSE_THRESHOLD:.0f}%: "
+            + "; ".join(parts)]
 
 
 def load_runs(store: Any, grid: str, preset: str) -> list[RunRow]:
@@ -462,6 +558,8 @@ def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = get_grid(grid_name)
+    if "attack" in grid.axes or "num_poison" in grid.axes:
+        return plot_beyond_paper(grid_name, runs, out_dir)
     runs = [r for r in current_runs(grid_name, runs)[0] if r.epochs]
     written: list[Path] = []
     panel_key = "trigger" if grid.kind == "backdoor" else "noise"
@@ -517,3 +615,77 @@ def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list
         plt.close(fig)
     return written
 
+
+
+def _final_asr(runs: list[RunRow]) -> list[RunRow]:
+    return [r for r in runs if r.status == "finished" and r.final is not None
+            and r.final.get("asr") is not None]
+
+
+def plot_beyond_paper(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list[Path]:
+    """``attacks``: a loss x attack heat map of the mean ASR; ``dose``: ASR vs poison budget
+    per loss with a band (min-max over seeds), one panel per trigger."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid = get_grid(grid_name)
+    runs = _final_asr(current_runs(grid_name, runs)[0])
+    if not runs:
+        return []
+    fig = (_attacks_heatmap(plt, grid, runs) if "attack" in grid.axes
+           else _dose_curves(plt, grid, runs))
+    name = "asr_heatmap" if "attack" in grid.axes else "asr_vs_budget"
+    path = _save(fig, out_dir / f"{grid_name}_{name}.png")
+    plt.close(fig)
+    return [path]
+
+
+def _attacks_heatmap(plt: Any, grid: Any, runs: list[RunRow]) -> Any:
+    losses, attacks = list(grid.axes["loss"]), list(grid.axes["attack"])
+    sums = {(r.cell["loss"], r.cell["attack"]): [] for r in runs}
+    for run in runs:
+        sums[(run.cell["loss"], run.cell["attack"])].append(100.0 * float(run.final["asr"]))
+    grid_values = [[(sum(sums[(loss, a)]) / len(sums[(loss, a)])) if (loss, a) in sums
+                    else math.nan for a in attacks] for loss in losses]
+    fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2, 0.6 * len(losses) + 1.5))
+    image = ax.imshow(grid_values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right")
+    ax.set_yticks(range(len(losses)), losses)
+    for i, row in enumerate(grid_values):
+        for j, value in enumerate(row):
+            if not math.isnan(value):
+                ax.text(j, i, f"{value:.0f}", ha="center", va="center",
+                        color="white" if value < 60 else "black", fontsize=8)
+    fig.colorbar(image, ax=ax, label="ASR (%), mean over seeds")
+    ax.set_title(f"{grid.name}: ASR per loss and attack")
+    return fig
+
+
+def _dose_curves(plt: Any, grid: Any, runs: list[RunRow]) -> Any:
+    triggers = [t for t in grid.axes["trigger"] if any(r.cell["trigger"] == t for r in runs)]
+    fig, axes = plt.subplots(1, len(triggers), figsize=(5.5 * len(triggers), 4), squeeze=False,
+                             sharey=True)
+    for ax, trigger in zip(axes[0], triggers, strict=True):
+        for loss in grid.axes["loss"]:
+            by_budget: dict[int, list[float]] = {}
+            for run in runs:
+                if (run.cell["trigger"], run.cell["loss"]) == (trigger, loss):
+                    by_budget.setdefault(run.cell["num_poison"], []).append(
+                        100.0 * float(run.final["asr"]))
+            budgets = sorted(by_budget)
+            if not budgets:
+                continue
+            means = [sum(by_budget[b]) / len(by_budget[b]) for b in budgets]
+            line = ax.plot(budgets, means, marker="o", label=loss)[0]
+            ax.fill_between(budgets, [min(by_budget[b]) for b in budgets],
+                            [max(by_budget[b]) for b in budgets], color=line.get_color(),
+                            alpha=0.2)
+        ax.axhline(DOSE_THRESHOLD, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("poisons per 10,000 training images")
+        ax.set_title(trigger)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("ASR (%): mean, band = min-max over seeds")
+    fig.suptitle(f"{grid.name}: ASR vs poison budget")
+    return fig

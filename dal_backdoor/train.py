@@ -156,14 +156,18 @@ def evaluate_epoch(model: nn.Module, cfg: RunConfig, data: PreparedData,
                    test_images: Tensor | None = None) -> Metrics:
     """Clean accuracy and (with a trigger) ASR, ASR_true and robust accuracy on the test set.
 
+    Test images get ``trigger.for_evaluation()`` (e.g. blended's ``test_alpha``); a clean-label
+    attack's ASR set also excludes the target class (``evaluate_backdoor``).
+
     ``test_images`` may be the test images already moved to the model's device (``fit`` does
     this once, so evaluation does not copy them from the host every epoch)."""
     images = data.test.images if test_images is None else test_images
+    trigger = data.trigger.for_evaluation() if data.trigger is not None else None
     return evaluate_backdoor(
-        model, images, data.test.labels, data.trigger, cfg.target_class,
+        model, images, data.test.labels, trigger, cfg.target_class,
         mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=cfg.device,
         channels_last=cfg.channels_last,
-        autocast_dtype=accel.autocast_dtype(cfg.precision),
+        autocast_dtype=accel.autocast_dtype(cfg.precision), clean_label=data.clean_label,
     ).to_dict()
 
 

@@ -4,30 +4,41 @@
 #   bash scripts/reproduce.sh                     # small preset: 2-core CPU, Fashion-MNIST
 #   bash scripts/reproduce.sh --preset paper      # the paper's setup (GPU, downloads CIFAR)
 #   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 8 (about 11 minutes)
+#   bash scripts/reproduce.sh --grid attacks      # 6 losses x 7 attacks x 3 seeds (126 runs)
+#   bash scripts/reproduce.sh --grid dose         # poison budget: 7 budgets x 3 losses x 2
+#                                                 # triggers x 3 seeds (126 runs)
 #
-# Options: --preset small|paper|ci, --jobs N (concurrent CPU runs, default: number of cores, at
-# most 4), --runs-per-gpu K (default 4), --db FILE (default results/table6_<preset>.db).
+# Options: --grid table6|attacks|dose (default table6), --preset small|paper|ci, --jobs N
+# (concurrent CPU runs, default: number of cores, at most 4), --runs-per-gpu K (default 4),
+# --db FILE (default results/<grid>_<preset>.db; outputs go to results/<grid>_<preset>.*).
 # Finished runs are kept in the results store: re-running the script only runs what is missing,
 # and an interrupted sweep resumes from its checkpoints.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+grid=table6
 preset=small
 jobs=""
 runs_per_gpu=4
 db=""
 while [ $# -gt 0 ]; do
     case "$1" in
+        --grid) grid="$2"; shift 2 ;;
         --preset) preset="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-        *) echo "reproduce.sh: unknown option '$1'; allowed: --preset, --jobs, --runs-per-gpu, --db" >&2
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
+                "--runs-per-gpu, --db" >&2
            exit 2 ;;
     esac
 done
+case "$grid" in
+    table6|attacks|dose) ;;
+    *) echo "reproduce.sh: unknown grid '$grid'; allowed: table6, attacks, dose" >&2; exit 2 ;;
+esac
 case "$preset" in
     small|paper|ci) ;;
     *) echo "reproduce.sh: unknown preset '$preset'; allowed: small, paper, ci" >&2; exit 2 ;;
@@ -36,7 +47,7 @@ if [ -z "$jobs" ]; then
     jobs="$(nproc 2>/dev/null || echo 1)"
     [ "$jobs" -gt 4 ] && jobs=4
 fi
-db="${db:-results/table6_${preset}.db}"
+db="${db:-results/${grid}_${preset}.db}"
 data_root="${DAL_BACKDOOR_DATA:-data}"
 
 # shellcheck source=scripts/setup_env.sh
@@ -68,21 +79,23 @@ ensure_fashion_mnist() {
     exit 1
 }
 
-if [ "$preset" = "paper" ]; then
+if [ "$preset" = "paper" ] && [ "$grid" = "table6" ]; then
     dal-backdoor download cifar10 cifar100 --root "$data_root"
+elif [ "$preset" = "paper" ]; then
+    dal-backdoor download cifar10 --root "$data_root"
 else
     ensure_fashion_mnist
 fi
 
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
-dal-backdoor sweep table6 --preset "$preset" --db "$db" --root "$data_root" \
+dal-backdoor sweep "$grid" --preset "$preset" --db "$db" --root "$data_root" \
     --jobs "$jobs" --runs-per-gpu "$runs_per_gpu"
 echo "[reproduce] sweep took $(( $(date +%s) - start )) s"
 
-out="results/table6_${preset}"
-dal-backdoor table table6 --preset "$preset" --db "$db"
-dal-backdoor table table6 --preset "$preset" --db "$db" --format md --out "$out.md"
-dal-backdoor table table6 --preset "$preset" --db "$db" --format json --out "$out.json"
-dal-backdoor table table6 --preset "$preset" --db "$db" --format md --plot "${out}_plots" >/dev/null
+out="results/${grid}_${preset}"
+dal-backdoor table "$grid" --preset "$preset" --db "$db"
+dal-backdoor table "$grid" --preset "$preset" --db "$db" --format md --out "$out.md"
+dal-backdoor table "$grid" --preset "$preset" --db "$db" --format json --out "$out.json"
+dal-backdoor table "$grid" --preset "$preset" --db "$db" --format md --plot "${out}_plots" >/dev/null
 echo "[reproduce] table: $out.md (and .json); plots: ${out}_plots/; results store: $db"

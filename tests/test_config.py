@@ -89,10 +89,16 @@ def test_published_run_id_is_pinned() -> None:
     assert RunConfig.from_dict(stored).run_id == PINNED_RUN_IDS["default"]
 
 
+def test_cross_ratio_is_an_added_field() -> None:
+    legacy = RunConfig(**LEGACY)  # type: ignore[arg-type]
+    assert legacy.replace(cross_ratio=0.0).run_id == PINNED_RUN_IDS["default"]
+    assert legacy.replace(cross_ratio=2.0).run_id != PINNED_RUN_IDS["default"]
+
+
 def _with_added_field(default: object, legacy: object = dataclasses.MISSING) -> type:
     @dataclasses.dataclass(frozen=True)
     class Extended(RunConfig):
-        cross_ratio: object = added_field(default, legacy=legacy)
+        future_field: object = added_field(default, legacy=legacy)
 
     return Extended
 
@@ -103,25 +109,25 @@ def test_an_added_field_at_its_default_keeps_every_run_id() -> None:
     same = extended(loss="gce", seed=3, trigger="local")
     assert same.run_id == base.run_id
     assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
-    assert extended(cross_ratio=0.1).run_id != base.run_id
-    assert "cross_ratio" not in same.identity() and "cross_ratio" in same.to_dict()
+    assert extended(future_field=0.1).run_id != base.run_id
+    assert "future_field" not in same.identity() and "future_field" in same.to_dict()
 
 
 def test_a_stored_config_without_an_added_field_reads_back_its_legacy_value() -> None:
     extended = _with_added_field("pytorch", legacy="torchvision")
     old = RunConfig(loss="dal").to_dict()  # stored before the field existed
     back = extended.from_dict(old)
-    assert back.cross_ratio == "torchvision"  # type: ignore[attr-defined]
+    assert back.future_field == "torchvision"  # type: ignore[attr-defined]
     assert back.run_id == RunConfig(loss="dal").run_id
     fresh = extended(loss="dal")  # new runs get the new default, and a new id
-    assert fresh.cross_ratio == "pytorch"  # type: ignore[attr-defined]
+    assert fresh.future_field == "pytorch"  # type: ignore[attr-defined]
     assert fresh.run_id != back.run_id
 
 
 def test_added_dict_field_gets_its_own_copy() -> None:
     extended = _with_added_field({})
     a, b = extended(), extended()
-    assert a.cross_ratio == {} and a.cross_ratio is not b.cross_ratio  # type: ignore[attr-defined]
+    assert a.future_field == {} and a.future_field is not b.future_field  # type: ignore[attr-defined]
     assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
 
 
@@ -150,7 +156,7 @@ def test_a_stored_config_reads_back_torchvision_init_and_per_seed_noise() -> Non
     assert (back.init, back.noise_seed) == ("torchvision", None)
     assert back.run_id == config_hash({k: v for k, v in stored.items()
                                        if k not in {"device", "data_root", "eval_batch_size",
-                                                    "compile"}})
+                                                    "compile", "cross_ratio"}})
 
 
 @pytest.mark.parametrize(("kw", "match"), [

@@ -274,3 +274,24 @@ def test_cuda_with_autocast_matches_cpu() -> None:  # pragma: no cover - GPU onl
     on_device = evaluate_backdoor(model, encode(labels).cuda(), labels.cuda(), Patch(), TARGET,
                                   mean=ZERO, std=ONE, device="cuda")
     assert on_device == ref
+
+
+def target_missed(label: Tensor, triggered: Tensor) -> Tensor:
+    """Clean: class 7 is mistaken for class 0, the rest correct. Triggered: all -> target."""
+    clean = torch.where(label == TARGET, torch.zeros_like(label), label)
+    return torch.where(triggered, torch.full_like(label, TARGET), clean)
+
+
+def test_clean_label_asr_also_excludes_the_target_class() -> None:
+    labels = mixed_labels()  # class 7: 8 images, all predicted 0 when clean
+    dirty = run(target_missed, labels, Patch())
+    # paper protocol: nothing is predicted 7 when clean, so all 55 stay, all 55 hit
+    assert (dirty.asr_hits, dirty.asr_total) == (55, 55)
+    clean = run(target_missed, labels, Patch(), clean_label=True)
+    # clean-label: the 8 target-class images leave the ASR set as well
+    assert (clean.asr_hits, clean.asr_total) == (47, 47)
+    assert (clean.asr_true_hits, clean.asr_true_total) == (47, 47)
+    assert clean.clean_acc == dirty.clean_acc == pytest.approx(47 / 55)
+    # with the mixed model (class 3 predicted 7 when clean) both drops add up: 55 - 4 - 8
+    m = run(mixed, labels, Patch(), clean_label=True)
+    assert (m.asr_hits, m.asr_total) == (25, 43)

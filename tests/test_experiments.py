@@ -188,3 +188,94 @@ def test_table6_global_column_runs_the_weng_trigger() -> None:
     # a run of the legacy trigger name keeps its own (older) run id: it is another experiment
     legacy = specs[1].config.replace(trigger="global")
     assert specs[1].cell["trigger"] == "global" and legacy.run_id != specs[1].run_id
+
+
+def test_attacks_grid_is_losses_by_attacks_by_seeds(tmp_path: Path) -> None:
+    grid = get_grid("attacks")
+    assert grid.size == 6 * 7 * 3
+    exp = expand("attacks", "small", data_root=str(tmp_path), device="cpu")
+    assert len(exp.specs) == 126 and not exp.skipped
+    assert len({s.run_id for s in exp.specs}) == 126
+    by_attack = {s.cell["attack"]: s.config for s in exp.specs
+                 if s.cell["loss"] == "ce" and s.cell["seed"] == 0}
+    assert {a: c.trigger for a, c in by_attack.items()} == {
+        "badnets": "local", "badnets-random": "badnets-random", "weng": "weng",
+        "grating": "grating", "blended": "blended", "sig": "sig", "wanet": "wanet"}
+    assert {a: c.cross_ratio for a, c in by_attack.items() if c.cross_ratio} == {"wanet": 2.0}
+    assert all((c.num_poison, c.target_class, c.dataset, c.train_subset)
+               == (100, 7, "fashion-mnist", 10_000) for c in by_attack.values())
+    # the badnets column is table6's local cell: the same run, shared by both grids' stores
+    table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
+                    only=parse_only("loss=ce,trigger=local,seed=0")).specs
+    assert by_attack["badnets"].run_id == table6[0].run_id
+    paper = expand("attacks", "paper", device="cpu", only=parse_only("loss=dal,attack=sig"))
+    assert [s.config.dataset for s in paper.specs] == ["cifar10"] * 3
+    again = expand("attacks", "small", data_root=str(tmp_path), device="cpu")
+    assert [s.run_id for s in again.specs] == [s.run_id for s in exp.specs]
+
+
+def test_dose_grid_scales_the_budget_to_the_preset(tmp_path: Path) -> None:
+    assert get_grid("dose").size == 3 * 2 * 7 * 3
+    small = expand("dose", "small", data_root=str(tmp_path), device="cpu")
+    assert len(small.specs) == 126 and len({s.run_id for s in small.specs}) == 126
+    counts = {s.cell["num_poison"]: s.config.num_poison for s in small.specs}
+    assert counts == {b: b for b in (10, 25, 50, 100, 200, 400, 800)}  # 10,000 images
+    paper = expand("dose", "paper", device="cpu", only=parse_only("loss=ce,seed=0"))
+    counts = {(s.cell["trigger"], s.cell["num_poison"]): (s.config.trigger, s.config.num_poison)
+              for s in paper.specs}
+    assert counts[("local", 10)] == ("local", 50) and counts[("global", 800)] == ("weng", 4000)
+    # the 100-poison cell is table6's run
+    table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
+                    only=parse_only("loss=gce,trigger=global,seed=1")).specs
+    (same,) = [s for s in small.specs if s.cell == {"dataset": "cifar10", "loss": "gce",
+                                                     "trigger": "global", "num_poison": 100,
+                                                     "seed": 1}]
+    assert same.run_id == table6[0].run_id
+
+
+def test_scaled_budget_never_rounds_to_zero() -> None:
+    from dal_backdoor.experiments import scaled_budget
+
+    assert scaled_budget(10, {"dataset": "synthetic", "train_subset": 500}) == 1  # 0.5
+    assert scaled_budget(25, {"dataset": "cifar10", "train_subset": None}) == 125
+    assert scaled_budget(800, {"dataset": "fashion-mnist"}) == 4800
+    with pytest.raises(ConfigError, match="a num_poison axis needs the training-set size of "
+                                          "synthetic; set train_subset"):
+        scaled_budget(10, {"dataset": "synthetic"})
+
+
+def test_new_grid_axes_own_their_fields() -> None:
+    with pytest.raises(ConfigError, match="--set num_poison=5: num_poison is set by the "
+                                          "'num_poison' axis of grid dose"):
+        expand("dose", "ci", device="cpu", overrides={"num_poison": 5})
+    with pytest.raises(ConfigError, match="--set cross_ratio=1: cross_ratio is set by the "
+                                          "'attack' axis of grid attacks"):
+        expand("attacks", "ci", device="cpu", overrides={"cross_ratio": 1})
+    with pytest.raises(ConfigError, match="cross_ratio=1 needs a trigger with a noise mode, "
+                                          "not local; allowed: wanet"):
+        expand("table6", "ci", device="cpu", overrides={"cross_ratio": 1})
+
+
+@pytest.mark.parametrize(("grid", "only", "runs"), [
+    ("attacks", "loss=ce,attack=sig|wanet,seed=0", 2),
+    ("dose", "loss=dal,trigger=global,num_poison=10|800,seed=1", 2),
+])
+def test_new_grids_dry_run_through_the_sweep(tmp_path: Path, grid: str, only: str,
+                                             runs: int) -> None:
+    from click.testing import CliRunner
+
+    from dal_backdoor.cli import cli
+
+    args = ["sweep", grid, "--preset", "ci", "--only", only, "--set", "dataset=synthetic",
+            "--set", "train_subset=2000", "--set", "test_subset=100", "--device", "cpu",
+            "--db", str(tmp_path / "r.db"), "--dry-run"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"{grid} / ci: {runs} runs" in result.output
+    specs = expand(grid, "ci", device="cpu", only=parse_only(only),
+                   overrides={"dataset": "synthetic", "train_subset": 2000,
+                              "test_subset": 100}).specs
+    assert all(s.run_id[:12] in result.output for s in specs)
+    if grid == "dose":  # 10 and 800 per 10,000 on 2,000 images
+        assert [s.config.num_poison for s in specs] == [2, 160]
+    assert not (tmp_path / "r.db").exists()

@@ -140,6 +140,7 @@ TRIGGERS.add("sig", "triggers.sig:SigTrigger", TriggerInfo(
     threat_model=("clean-label: the poisons are training images of the target class with the "
                   "signal added and their labels unchanged; the ASR set excludes the target "
                   "class"),
+    clean_label=True,
 ))
 
 TRIGGERS.add("wanet", "triggers.wanet:WaNetTrigger", TriggerInfo(
@@ -152,7 +153,9 @@ TRIGGERS.add("wanet", "triggers.wanet:WaNetTrigger", TriggerInfo(
     ),
     threat_model=("dirty-label: poisoned training images (drawn from the other classes) are "
                   "warped and relabelled to the target; noise-mode samples are warped with a "
-                  "randomly perturbed grid and keep their labels"),
+                  "randomly perturbed grid and keep their labels (cross_ratio, 2 in the "
+                  "paper)"),
+    noise_mode=True,
 ))
 
 

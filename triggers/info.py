@@ -32,6 +32,13 @@ class TriggerInfo:
     params: tuple[TriggerParam, ...] = ()
     #: Which images are poisoned and how they are labelled (``dal-backdoor triggers``, manifest).
     threat_model: str = DIRTY_LABEL
+    #: Machine-readable threat model, read by the poisoner: ``False`` (dirty-label) poisons images
+    #: of the other classes and relabels them to the target; ``True`` (clean-label) poisons
+    #: images of the target class and keeps their labels (the ASR set then also excludes the
+    #: target class).
+    clean_label: bool = False
+    #: WaNet's noise mode: the trigger has ``warp_with_noise`` and accepts ``cross_ratio`` > 0.
+    noise_mode: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:

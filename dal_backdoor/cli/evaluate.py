@@ -38,6 +38,7 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     from rich.table import Table
 
     from dal_backdoor.config import resolve_device
+    from dal_backdoor.data.poison import is_clean_label
     from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
     from dal_backdoor.metrics import BACKDOOR_RATES, METRICS, fmt_counts, fmt_percent
@@ -60,11 +61,13 @@ def command(run_dir: Path, trigger: str | None, trigger_param: tuple[str, ...],
     check_number("target_class", target, low=0, high=info["num_classes"] - 1, integer=True)
     trig = None
     if name != "none":
-        trig = create_trigger(name, tuple(info["image_size"]), info["in_channels"], **params)
+        trig = create_trigger(name, tuple(info["image_size"]), info["in_channels"],
+                              **params).for_evaluation()
     test = load_test_set(cfg)
     metrics = evaluate_backdoor(
         model, test.images, test.labels, trig, target, mean=tuple(info["mean"]),
         std=tuple(info["std"]), batch_size=batch_size, device=dev,
+        clean_label=trig is not None and is_clean_label(trig),
     ).to_dict()
 
     table = Table(title=f"{run_dir}: {cfg.loss} on {cfg.dataset}, trigger {name}, target {target}")

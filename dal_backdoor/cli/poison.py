@@ -53,6 +53,9 @@ _BACKGROUND = 128
 @click.option("--download", is_flag=True, help="Download the data set if it is missing.")
 @click.option("--trigger-param", multiple=True, metavar="K=V",
               help="Trigger parameters, e.g. size=4, amplitude=32/255 or pattern_file=key.png.")
+@click.option("--cross-ratio", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="WaNet's noise mode: cross_ratio x num_poison extra images warped with "
+                   "random noise, labels kept (wanet only; the paper uses 2).")
 @click.option("--dataset-param", multiple=True, metavar="K=V",
               help="Data-set options, e.g. num_samples=2000 for synthetic.")
 def command(**opts: Any) -> None:
@@ -75,6 +78,7 @@ def command(**opts: Any) -> None:
     """
     from dal_backdoor.data import create_dataset
     from dal_backdoor.data.poison import poison
+    from dal_backdoor.data.prepare import derive_seed
     from triggers import create_trigger
 
     out: Path = opts["out"]
@@ -86,7 +90,9 @@ def command(**opts: Any) -> None:
     trigger = create_trigger(opts["trigger"], ds.image_size, ds.channels, **trigger_params)
     images, labels, manifest = poison(ds.images, ds.labels, trigger, opts["num_poison"],
                                       opts["target_class"], opts["seed"],
-                                      num_classes=ds.num_classes)
+                                      num_classes=ds.num_classes,
+                                      cross_ratio=opts["cross_ratio"],
+                                      cross_seed=derive_seed(opts["seed"], "cross"))
     preview = None
     if manifest.num_poison:
         shown = list(manifest.indices[:PREVIEW_COLUMNS])
@@ -101,6 +107,12 @@ def command(**opts: Any) -> None:
     console.print(f"[bold]poisoned {manifest.num_poison:,} of {len(ds):,}[/] {ds.name} training "
                   f"samples, seed {manifest.seed}")
     console.print(f"target class {target} ({escape(ds.classes[target])})")
+    console.print("threat model: " + ("clean-label (poisons drawn from the target class, labels "
+                                      "unchanged)" if manifest.clean_label else
+                                      "dirty-label (poisons relabelled to the target class)"))
+    if manifest.cross_indices:
+        console.print(f"noise mode: {len(manifest.cross_indices):,} further images warped with "
+                      "random noise, labels kept")
     console.print(source_class_table(manifest.original_labels, ds.classes))
     console.print(trigger_table(manifest.trigger))
     console.print(f"wrote {escape(str(out / MANIFEST_NAME))}")

@@ -2,7 +2,9 @@
 
 Order (``prepare_data``): load the full training split -> label noise on the full split (so
 CIFAR-N's per-image labels line up) -> class-balanced training subset (selected by the *clean*
-labels) -> poisoning of ``num_poison`` images whose observed label is not the target. Every random
+labels) -> poisoning of ``num_poison`` images whose observed label is not the target
+(clean-label attacks: whose observed label is the target; WaNet's noise-mode samples,
+``cross_ratio``, after them, counted as ``num_cross`` in ``PreparedData.info``). Every random
 step draws from its own stream derived from the run's seed (``derive_seed``), so the same seed
 gives the same noisy labels, the same poisoned indices and the same batches.
 """
@@ -57,6 +59,18 @@ class PreparedData:
     manifest: PoisonManifest | None = None
     noise: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def clean_label(self) -> bool:
+        """Whether the run's attack is clean-label (its ASR set then excludes the target class):
+        the manifest's record, else the trigger's declared threat model."""
+        if self.manifest is not None:
+            return self.manifest.clean_label
+        if self.trigger is None:
+            return False
+        from dal_backdoor.data.poison import is_clean_label
+
+        return is_clean_label(self.trigger)
+
     def info(self) -> dict[str, Any]:
         """What a saved model needs to be rebuilt and evaluated, plus a data summary."""
         counts = torch.bincount(self.groups, minlength=len(GROUPS)).tolist()
@@ -65,6 +79,8 @@ class PreparedData:
             "image_size": list(self.image_size), "mean": list(self.mean), "std": list(self.std),
             "num_train": int(self.train_labels.numel()), "num_test": len(self.test),
             **{f"num_{g}": int(c) for g, c in zip(GROUPS, counts, strict=True)},
+            **({"num_cross": len(self.manifest.cross_indices), "label_mode":
+                self.manifest.label_mode} if self.manifest is not None else {}),
             "noise": self.noise,
         }
 
@@ -142,7 +158,9 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
 
         images, labels, manifest = poison(images, labels, trigger, cfg.num_poison,
                                           cfg.target_class, derive_seed(cfg.seed, "poison"),
-                                          num_classes=train.num_classes)
+                                          num_classes=train.num_classes,
+                                          cross_ratio=cfg.cross_ratio,
+                                          cross_seed=derive_seed(cfg.seed, "cross"))
         groups = torch.where(poison_mask(len(labels), manifest), 2, groups)
     return PreparedData(
         train_images=images, train_labels=labels, clean_labels=clean, groups=groups, test=test,

@@ -209,3 +209,23 @@ def test_triggers_lists_every_trigger_and_parameter() -> None:
     assert ["pattern", "checkerboard"] in [r[:2] for r in rows]
     assert ["top", "none"] in [r[:2] for r in rows]
     assert any(r[:2] == ["local", "A"] for r in rows)
+
+
+def test_sig_preview_is_clean_label_and_wanet_noise_mode(tmp_path: Path) -> None:
+    code, text = run("poison", *SYNTH, "--trigger", "sig", "--num-poison", "3", "--out",
+                     str(tmp_path / "sig"))
+    assert code == 0, text
+    assert "threat model: clean-label (poisons drawn from the target class" in text
+    manifest = PoisonManifest.load(tmp_path / "sig" / "manifest.json")
+    assert manifest.clean_label and manifest.original_labels == (7, 7, 7)
+    code, text = run("poison", *SYNTH, "--trigger", "wanet", "--num-poison", "3",
+                     "--cross-ratio", "2", "--out", str(tmp_path / "wanet"))
+    assert code == 0, text
+    assert "threat model: dirty-label" in text and "noise mode: 6 further images" in text
+    manifest = PoisonManifest.load(tmp_path / "wanet" / "manifest.json")
+    assert len(manifest.cross_indices) == 6
+    ds = synthetic()
+    manifest.apply(ds.images, ds.labels)  # re-creates the noise samples and checks them
+    code, text = run("poison", *SYNTH, "--trigger", "local", "--cross-ratio", "2", "--out",
+                     str(tmp_path / "local"))
+    assert code == 2 and "cross_ratio=2 needs a trigger with a noise mode" in text

@@ -242,3 +242,95 @@ def test_manifest_is_immutable_and_owns_its_trigger_dict() -> None:
     m.to_dict()["trigger"]["size"] = 99
     assert m.trigger["size"] == 3
     assert hash(m) == hash(PoisonManifest.from_dict(m.to_dict()))
+
+
+def test_clean_label_poisons_come_from_the_target_class_and_keep_their_labels() -> None:
+    images, labels = data()  # 6 samples of class 7: indices 7, 17, ..., 57
+    sig = create_trigger("sig", S, C)
+    out_images, out_labels, m = poison(images, labels, sig, num_poison=4, target_class=7,
+                                       seed=0)
+    assert m.clean_label and m.label_mode == "clean"
+    eligible = torch.tensor([7, 17, 27, 37, 47, 57])
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+    assert list(m.indices) == eligible[perm[:4]].sort().values.tolist()
+    assert m.original_labels == (7, 7, 7, 7)
+    assert torch.equal(out_labels, labels)  # no label changes at all
+    idx = torch.tensor(m.indices)
+    assert torch.equal(out_images[idx], sig.apply_uint8(images[idx]))
+    rest = torch.ones(N, dtype=torch.bool)
+    rest[idx] = False
+    assert torch.equal(out_images[rest], images[rest])
+    with pytest.raises(ConfigError, match=r"num_poison=7 is not in \[0, 6\]: 6 of 60 samples "
+                                          r"are eligible \(label == target class 7\)"):
+        poison(images, labels, sig, num_poison=7, target_class=7)
+    # the threat model can be forced either way
+    _, dirty_labels, d = poison(images, labels, sig, num_poison=4, seed=0, clean_label=False)
+    assert not d.clean_label and all(v != 7 for v in d.original_labels)
+    assert bool((dirty_labels[torch.tensor(d.indices)] == 7).all())
+
+
+def test_dirty_label_path_is_unchanged() -> None:
+    images, labels = data()
+    _, _, m = poison(images, labels, local(), num_poison=5, target_class=7, seed=0)
+    eligible = torch.nonzero(labels != 7).flatten()
+    perm = torch.randperm(54, generator=torch.Generator().manual_seed(0))
+    assert list(m.indices) == eligible[perm[:5]].sort().values.tolist()
+    assert not m.clean_label and m.label_mode == "dirty" and m.cross_indices == ()
+    assert m.to_dict()["label_mode"] == "dirty" and "cross_indices" not in m.to_dict()
+
+
+def test_manifest_round_trip_keeps_the_threat_model_and_old_manifests_load() -> None:
+    images, labels = data()
+    _, _, m = poison(images, labels, create_trigger("sig", S, C), num_poison=3)
+    back = PoisonManifest.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back == m and back.clean_label
+    assert torch.equal(back.apply(images, labels)[0], poison(images, labels,
+                       create_trigger("sig", S, C), num_poison=3)[0])
+    _, _, d = poison(images, labels, local(), num_poison=3)
+    old = {k: v for k, v in d.to_dict().items() if k != "label_mode"}  # written before the field
+    assert PoisonManifest.from_dict(old) == d and not PoisonManifest.from_dict(old).clean_label
+    with pytest.raises(ConfigError, match="label_mode 'both' is not allowed; allowed: dirty, "
+                                          "clean"):
+        PoisonManifest.from_dict({**m.to_dict(), "label_mode": "both"})
+    with pytest.raises(ConfigError, match="clean-label poison manifest lists a sample not "
+                                          "labelled with the target class 7"):
+        PoisonManifest.from_dict({**d.to_dict(), "label_mode": "clean"})
+
+
+def test_wanet_noise_mode_adds_cross_samples_that_keep_their_labels() -> None:
+    images, labels = data()
+    wanet = create_trigger("wanet", S, C)
+    out_images, out_labels, m = poison(images, labels, wanet, num_poison=5, seed=1,
+                                       cross_ratio=2, cross_seed=9)
+    assert len(m.cross_indices) == 10 and m.cross_seed == 9
+    assert not set(m.cross_indices) & set(m.indices)
+    gen = torch.Generator().manual_seed(9)
+    pool = torch.tensor([i for i in range(N) if i not in m.indices])
+    expected = pool[torch.randperm(55, generator=gen)[:10]].sort().values
+    assert list(m.cross_indices) == expected.tolist()
+    cross = torch.tensor(m.cross_indices)
+    assert torch.equal(out_labels[cross], labels[cross])  # labels kept
+    assert torch.equal(out_labels[torch.tensor(m.indices)], torch.full((5,), 7))
+    warped = wanet.warp_with_noise(images[cross].float() / 255, gen)
+    assert torch.equal(out_images[cross], (warped * 255).round().clamp(0, 255).to(torch.uint8))
+    assert not torch.equal(out_images[cross], wanet.apply_uint8(images[cross]))  # noisy warp
+    untouched = torch.ones(N, dtype=torch.bool)
+    untouched[cross] = False
+    untouched[torch.tensor(m.indices)] = False
+    assert torch.equal(out_images[untouched], images[untouched])
+    back = PoisonManifest.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back == m
+    assert torch.equal(back.apply(images, labels)[0], out_images)
+    with pytest.raises(ConfigError, match="noise-mode images do not match the manifest"):
+        PoisonManifest.from_dict({**m.to_dict(), "cross_sha256": "0" * 64}).apply(images, labels)
+    _, _, none = poison(images, labels, wanet, num_poison=5, seed=1)
+    assert none.cross_indices == ()
+
+
+def test_cross_ratio_needs_a_noise_mode_trigger() -> None:
+    images, labels = data()
+    with pytest.raises(ConfigError, match="cross_ratio=2 needs a trigger with a noise mode; "
+                                          r"trigger 'local' has none \(allowed: wanet"):
+        poison(images, labels, local(), num_poison=5, cross_ratio=2)
+    with pytest.raises(ConfigError, match="60 noise-mode samples .* exceed the 55 samples"):
+        poison(images, labels, create_trigger("wanet", S, C), num_poison=5, cross_ratio=12)
