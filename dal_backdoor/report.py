@@ -165,6 +165,7 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     runs, left_out = current_runs(grid_name, runs)
     runs = [r for r in runs if r.status == "finished" and r.final is not None]
     notes: list[str] = []
+    extras: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
     if left_out:
         notes.append(_left_out_note(grid_name, left_out))
     if "attack" in grid.axes or "num_poison" in grid.axes:
@@ -172,6 +173,7 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         notes.extend(extra)
     elif grid.kind == "backdoor":
         rows, columns, values, paper = _table6_layout(grid, runs)
+        extras = backdoor_extras(runs)  # keyed like the table6 layout's cells
         notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
                      "protocol (test images predicted as the target class when clean are "
                      "dropped, the trigger is stamped on the rest).")
@@ -179,7 +181,6 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         rows, columns, values, paper = _noise_layout(grid, runs)
         notes.append("test accuracy (%) after the last epoch.")
         notes.extend(noise_source_notes(runs))
-    extras = backdoor_extras(runs) if grid.kind == "backdoor" else {}
     cells = {
         (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)),
                      extras.get((r, c), {}))
