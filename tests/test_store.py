@@ -30,7 +30,7 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # noqa: ANN201
+def store(tmp_path: Path):
     with ResultsStore(tmp_path / "sub" / "results.db") as s:
         yield s
 

@@ -50,7 +50,7 @@ class LazyGroup(click.Group):
             return None
         return importlib.import_module(module).command
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001, ANN201
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Like click's ``main`` but every user error is ONE line on stderr: exit code 2 for bad
         input, 130 for SIGINT, 143 for SIGTERM, 1 for anything unexpected."""
         if not standalone_mode:
@@ -66,7 +66,7 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             error_line(exc.format_message())
             sys.exit(exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 - translated into one line below
+        except Exception as exc:  # translated into one line below
             message, code = translate_error(exc)
             if code == EXIT_BUG and (_VERBOSE[0] or os.environ.get("DAL_BACKDOOR_DEBUG")):
                 raise

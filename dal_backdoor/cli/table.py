@@ -12,7 +12,7 @@ from dal_backdoor.experiments import list_grids, list_presets
 PLOT_FILES = ("*.png", "*.pdf", "*.svg")  # what --plot writes: never over a device or FIFO
 
 
-def rich_table(report):  # noqa: ANN001, ANN201 - rich types stay local to the CLI
+def rich_table(report):  # rich types stay local to the CLI
     from rich.table import Table
 
     from dal_backdoor.report import fmt_cell
@@ -81,6 +81,6 @@ def _require_matplotlib() -> None:
     from dal_backdoor.errors import ConfigError
 
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError:
         raise ConfigError("--plot needs matplotlib: pip install 'dal-backdoor[plot]'") from None

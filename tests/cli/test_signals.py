@@ -95,7 +95,7 @@ def test_reading_a_store_while_a_writer_holds_it_open(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def readonly_dir(tmp_path: Path):  # noqa: ANN201
+def readonly_dir(tmp_path: Path):
     """A folder on a read-only file system (a read-only bind mount when root, else a folder
     without write permission)."""
     src, ro = tmp_path / "src", tmp_path / "ro"
