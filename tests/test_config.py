@@ -60,7 +60,7 @@ def test_bad_values_name_the_value(kw: dict, match: str) -> None:
 
 @pytest.mark.parametrize("native", [False, True])
 def test_cpu_defaults(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
-    monkeypatch.setattr(accel, "native_bf16", lambda device: native)
+    monkeypatch.setattr(accel, "native_bf16", lambda _device: native)
     cfg = _cfg(width=8)  # channels_last was measured slower on the CPU at width 8
     # fp32 even with native bf16: bf16 lowered CE's ASR in short runs (see accel)
     assert (cfg.device, cfg.precision, cfg.channels_last) == ("cpu", "fp32", False)

@@ -60,11 +60,11 @@ class Decoder(nn.Module):
         return nn.functional.one_hot(pred, NUM_CLASSES).float() * self.gain
 
 
-def identity(label: Tensor, triggered: Tensor) -> Tensor:
+def identity(label: Tensor, _triggered: Tensor) -> Tensor:
     return label
 
 
-def always_target(label: Tensor, triggered: Tensor) -> Tensor:
+def always_target(label: Tensor, _triggered: Tensor) -> Tensor:
     return torch.full_like(label, TARGET)
 
 

@@ -92,7 +92,7 @@ def test_paper_preset_stays_fp32_where_auto_would_pick_bf16(monkeypatch: pytest.
     from dal_backdoor import accel
 
     # what ``auto`` resolves to on a CUDA GPU with native bf16
-    monkeypatch.setattr(accel, "auto_precision", lambda device: "bf16")
+    monkeypatch.setattr(accel, "auto_precision", lambda _device: "bf16")
     only = parse_only("dataset=cifar10,loss=ce,trigger=local,seed=0")
     (paper,) = expand("table6", "paper", device="cpu", only=only).specs
     assert paper.config.precision == "fp32"

@@ -25,7 +25,7 @@ class Recorder:
         self.events: list[SweepEvent] = []
         self.pending: list = []
 
-    def on_sweep_start(self, specs: list, pending: list) -> None:
+    def on_sweep_start(self, specs: list, pending: list) -> None:  # noqa: ARG002 - protocol
         self.pending = pending
 
     def on_event(self, event: SweepEvent) -> None:

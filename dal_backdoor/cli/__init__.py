@@ -41,10 +41,10 @@ def _command_modules() -> dict[str, str]:
 class LazyGroup(click.Group):
     """Discovers command modules and imports each only when it is listed or invoked."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's API
         return list(_command_modules())
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
         module = _command_modules().get(cmd_name)
         if module is None:
             return None
@@ -94,7 +94,7 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:
         import multiprocessing
 
         for child in multiprocessing.active_children():

@@ -81,6 +81,6 @@ def _require_matplotlib() -> None:
     from dal_backdoor.errors import ConfigError
 
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         raise ConfigError("--plot needs matplotlib: pip install 'dal-backdoor[plot]'") from None

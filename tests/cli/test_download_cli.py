@@ -39,7 +39,7 @@ def test_download_dal_labels_offline_is_one_error_line(tmp_path: Path,
     import urllib.error
     import urllib.request
 
-    def offline(url: str, timeout: float = 0) -> bytes:
+    def offline(*_args: object, **_kwargs: object) -> bytes:
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)

@@ -187,7 +187,7 @@ def test_translate_error(exc: Exception, code: int, text: str) -> None:
 
 def test_unexpected_errors_are_one_line_and_verbose_shows_the_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
         raise TypeError("a bug")
 
     monkeypatch.delenv("DAL_BACKDOOR_DEBUG", raising=False)

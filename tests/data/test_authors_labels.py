@@ -87,7 +87,7 @@ def test_offline_is_one_clear_error_and_writes_nothing(tmp_path: Path,
     import urllib.error
     import urllib.request
 
-    def offline(url: str, timeout: float = 0) -> bytes:
+    def offline(*_args: object, **_kwargs: object) -> bytes:
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
@@ -104,7 +104,7 @@ def test_offline_is_one_clear_error_and_writes_nothing(tmp_path: Path,
 
 def test_a_bad_download_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a .npy array"):
-        download_authors_labels(tmp_path, ["symmetric/cifar10_20"], fetch=lambda url: b"<html>")
+        download_authors_labels(tmp_path, ["symmetric/cifar10_20"], fetch=lambda _url: b"<html>")
     assert not (tmp_path / "dal-labels" / "symmetric" / "cifar10_20.npy").exists()
     with pytest.raises(ConfigError, match=r"unknown authors' label file 'symmetric/mnist_20'"):
-        download_authors_labels(tmp_path, ["symmetric/mnist_20"], fetch=lambda url: b"")
+        download_authors_labels(tmp_path, ["symmetric/mnist_20"], fetch=lambda _url: b"")

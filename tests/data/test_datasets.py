@@ -183,9 +183,8 @@ def test_cifar_download_goes_through_torchvision(
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("sub", [".", "FashionMNIST/raw"])
-def test_fashion_mnist_reads_idx(
-    tmp_path: Path, no_system_fmnist: Path, compress: bool, sub: str
-) -> None:
+@pytest.mark.usefixtures("no_system_fmnist")
+def test_fashion_mnist_reads_idx(tmp_path: Path, compress: bool, sub: str) -> None:
     fake = write_fake_fashion_mnist(tmp_path / sub, n_train=23, n_test=11, compress=compress)
     for split, train in (("train", True), ("test", False)):
         ds = create_dataset("fashion-mnist", tmp_path, train=train)
@@ -220,9 +219,8 @@ def test_fashion_mnist_missing(tmp_path: Path, no_system_fmnist: Path) -> None:
     assert "--download" in msg and "apt-get install dataset-fashion-mnist" in msg
 
 
-def test_fashion_mnist_download(
-    tmp_path: Path, no_system_fmnist: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("no_system_fmnist")
+def test_fashion_mnist_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision.datasets as tvd
 
     calls = []
@@ -264,9 +262,9 @@ def _write_fmnist_with(tmp_path: Path, images: bytes | None = None,
     ids=["labels-magic", "short-magic", "truncated-data", "truncated-header", "count-mismatch",
          "label-range", "truncated-gzip"],
 )
+@pytest.mark.usefixtures("no_system_fmnist")
 def test_fashion_mnist_corrupt(
-    tmp_path: Path, no_system_fmnist: Path, images: bytes | None, labels: bytes | None,
-    message: str,
+    tmp_path: Path, images: bytes | None, labels: bytes | None, message: str
 ) -> None:
     _write_fmnist_with(tmp_path, images, labels)
     with pytest.raises(ConfigError) as err:

@@ -68,7 +68,7 @@ def test_npy_and_npz_layouts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: None, "does not exist or is not a file"),
+        (lambda _p: None, "does not exist or is not a file"),
         (lambda p: p.with_suffix(".npy").write_bytes(b"not numpy"), "is not a readable .npy file"),
         (lambda p: p.with_suffix(".png").write_bytes(b"\x89PNG broken"),
          "is not a readable image"),
@@ -168,7 +168,7 @@ def test_sha256_enters_the_run_id_and_a_changed_file_is_refused(tmp_path: Path) 
         create_trigger("additive", 32, 3, **cfg.trigger_params)
     with pytest.raises(ConfigError, match="changed"):
         resolve_pattern_params(cfg.trigger_params)
+    np.save(path, np.full((28, 28), 2.0))
     with pytest.raises(ConfigError, match="has values in"):
-        np.save(path, np.full((28, 28), 2.0))
         resolve_config(dataset="synthetic", trigger="additive", trigger_params=params,
                        device="cpu")

@@ -179,7 +179,8 @@ def test_a_trigger_class_must_match_its_declaration() -> None:
     class Broken(Trigger):
         name = "test-broken"
 
-        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
+        # gain is the undeclared parameter the check must catch
+        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:  # noqa: ARG002
             super().__init__(image_size, channels)
 
     with pytest.raises(RuntimeError, match=r"info params \[\] != Broken.__init__ parameters "
