@@ -52,4 +52,5 @@ def test_ci_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Path)
     assert ce_asr > 80.0
     assert dal_asr < 10.0
     assert ce_asr - dal_asr > 70.0
-    assert ce_acc > 80.0 and dal_acc > 60.0  # chance is 10%
+    assert ce_acc > 80.0
+    assert dal_acc > 60.0  # chance is 10%

@@ -368,7 +368,8 @@ def test_negative_zero_gives_the_run_id_of_zero(tmp_path: Path) -> None:
     from dal_backdoor.cli.common import parse_key_values
 
     value = parse_key_values(("x=-0.0",), "--set")["x"]
-    assert value == 0.0 and str(value) == "0.0"
+    assert value == 0.0
+    assert str(value) == "0.0"
 
 
 def test_sweep_seeds_are_an_axis(tmp_path: Path) -> None:
@@ -389,5 +390,6 @@ def test_sweep_seeds_are_an_axis(tmp_path: Path) -> None:
                                       "--set", "dataset=synthetic"])
     assert result.exit_code == 0, result.output
     assert "2 runs" in result.output
-    assert "seed=3" in result.output and "seed=7" in result.output
+    assert "seed=3" in result.output
+    assert "seed=7" in result.output
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing

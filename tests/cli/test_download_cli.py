@@ -46,5 +46,7 @@ def test_download_dal_labels_offline_is_one_error_line(tmp_path: Path,
     result = CliRunner().invoke(cli, ["download", "dal-labels", "--root", str(tmp_path)])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot download https://raw.")
-    assert "no network" in lines[0] and "Traceback" not in result.output
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: cannot download https://raw.")
+    assert "no network" in lines[0]
+    assert "Traceback" not in result.output

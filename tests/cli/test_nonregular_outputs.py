@@ -125,7 +125,8 @@ def test_never_replaces_a_non_regular_file(tmp_path: Path, name: str, args: list
     result = CliRunner().invoke(cli, [a.replace("{tmp}", str(tmp_path)) for a in args])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error:"), result.output
     assert "Traceback" not in result.output
     assert any(w in lines[0] for w in ("device", "FIFO")), lines[0]
     assert snapshot(tmp_path) == before, f"{name}: files changed"

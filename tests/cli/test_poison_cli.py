@@ -59,7 +59,8 @@ def test_local_writes_manifest_and_preview(tmp_path: Path) -> None:
     from PIL import Image
 
     with Image.open(out / "preview.png") as img:
-        assert img.format == "PNG" and img.mode == "RGB"
+        assert img.format == "PNG"
+        assert img.mode == "RGB"
         # 8 tiles of 32 x 4 = 128 pixels with 2-pixel gaps; 3 rows
         assert img.size == (8 * 128 + 9 * 2, 3 * 128 + 4 * 2)
 
@@ -72,11 +73,13 @@ def test_global_with_parameters(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["trigger"] == {"name": "global", "image_size": [32, 32], "channels": 3,
                                "amplitude": 32 / 255, "seed": 9, "border": 2}
-    assert data["num_poison"] == 5 and data["target_class"] == 7
+    assert data["num_poison"] == 5
+    assert data["target_class"] == 7
     ds = synthetic()
     images, labels = PoisonManifest.from_dict(data).apply(ds.images, ds.labels)
     assert int((labels != ds.labels).sum()) == 5
-    assert "amplitude" in text and "|difference| x" in text
+    assert "amplitude" in text
+    assert "|difference| x" in text
 
 
 @pytest.mark.parametrize(
@@ -155,9 +158,11 @@ def test_preview_grid_rows() -> None:
         y, x = gap + row * (128 + gap), gap + col * (128 + gap)
         return torch.from_numpy(grid[y:y + 128:zoom, x:x + 128:zoom, 0].copy())
 
-    assert torch.equal(tile(0, 1), clean[1, 0]) and torch.equal(tile(1, 2), poisoned[2, 0])
+    assert torch.equal(tile(0, 1), clean[1, 0])
+    assert torch.equal(tile(1, 2), poisoned[2, 0])
     diff = tile(2, 0)
-    assert int(diff[2, 3]) == 255 and int(diff.sum()) == 255
+    assert int(diff[2, 3]) == 255
+    assert int(diff.sum()) == 255
     assert int(grid[0, 0, 0]) == 128  # grey gap
 
 

@@ -73,9 +73,11 @@ def test_status_filter_and_env_default(db: Path, monkeypatch: pytest.MonkeyPatch
     result = invoke("--status", "failed")
     assert result.exit_code == 0, result.output
     assert "1 failed run(s)" in result.output
-    assert "cccc3333" in result.output and "aaaa1111" not in result.output
+    assert "cccc3333" in result.output
+    assert "aaaa1111" not in result.output
     result = invoke("--status", "running")
-    assert "aaaa9999" in result.output and "cccc3333" not in result.output
+    assert "aaaa9999" in result.output
+    assert "cccc3333" not in result.output
 
 
 def test_run_details(db: Path) -> None:
@@ -133,7 +135,8 @@ def test_missing_db_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = lines_of(result.output)
     assert len(lines) == 1
-    assert "no results store at" in lines[0] and "nope.db" in result.output
+    assert "no results store at" in lines[0]
+    assert "nope.db" in result.output
     assert "Traceback" not in result.output
     assert not missing.exists()
 
@@ -171,7 +174,9 @@ def test_value_formatting() -> None:
     assert fmt_value("asr", None) == "-"
     assert fmt_value("augment", True) == "true"
     assert fmt_value("trigger_params", {"size": 3}) == '{"size": 3}'
-    assert fmt_pct(0.5) == "50.00" and fmt_pct(None) == "-" and fmt_pct("x") == "-"
+    assert fmt_pct(0.5) == "50.00"
+    assert fmt_pct(None) == "-"
+    assert fmt_pct("x") == "-"
     assert fmt_noise({"noise_kind": "asymmetric", "noise_rate": 0.4}) == "asymmetric 0.4"
     assert fmt_noise({"noise_kind": "none", "noise_rate": 0.0}) == "-"
     assert fmt_device("NVIDIA H100 80GB HBM3") == "H100 80GB HBM3"

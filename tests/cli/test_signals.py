@@ -56,7 +56,8 @@ def test_train_stops_on_a_signal_and_says_how_to_resume(tmp_path: Path, signum: 
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"Error: interrupted by {name};")
-    assert "--resume" in lines[0] and str(tmp_path / "run") in lines[0]
+    assert "--resume" in lines[0]
+    assert str(tmp_path / "run") in lines[0]
     assert "Traceback" not in done.stderr
     with ResultsStore(tmp_path / "r.db", readonly=True) as store:
         (record,) = store.list_runs()
@@ -160,7 +161,8 @@ def test_writing_to_a_store_on_read_only_media_is_one_line(
                                       "--out", str(ro / "run"), "--db", str(ro / "r.db")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error:"), result.output
     assert snapshot(ro) == before
 
 

@@ -22,7 +22,8 @@ def test_train_evaluate_runs_through_clirunner(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["train", *ARGS, "--loss", "dal", "--out", str(out),
                                  "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "attack success rate" in result.output and "wrote" in result.output
+    assert "attack success rate" in result.output
+    assert "wrote" in result.output
     metrics = json.loads((out / "metrics.json").read_text())["final"]
 
     result = runner.invoke(cli, ["evaluate", str(out), "--device", "cpu"])
@@ -32,14 +33,18 @@ def test_train_evaluate_runs_through_clirunner(tmp_path: Path) -> None:
     assert f"{metrics['asr_hits']}/{metrics['asr_total']}" in result.output
 
     result = runner.invoke(cli, ["evaluate", str(out), "--device", "cpu", "--trigger", "none"])
-    assert result.exit_code == 0 and "ASR" not in result.output
+    assert result.exit_code == 0
+    assert "ASR" not in result.output
 
     result = runner.invoke(cli, ["runs", "--db", str(db)])
-    assert result.exit_code == 0 and "finished" in result.output and "3/3" in result.output
+    assert result.exit_code == 0
+    assert "finished" in result.output
+    assert "3/3" in result.output
 
     again = runner.invoke(cli, ["train", *ARGS, "--loss", "dal", "--out", str(out),
                                 "--db", str(db)])
-    assert again.exit_code == 0 and "already finished" in again.output
+    assert again.exit_code == 0
+    assert "already finished" in again.output
 
 
 def test_sigkilled_train_resumes_to_identical_weights(tmp_path: Path) -> None:

@@ -36,4 +36,5 @@ def test_bad_init_is_one_error_line(tmp_path: Path) -> None:
                                       str(tmp_path / "x")])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "'xavier' is not one of 'pytorch', 'torchvision'" in lines[0]
+    assert len(lines) == 1
+    assert "'xavier' is not one of 'pytorch', 'torchvision'" in lines[0]

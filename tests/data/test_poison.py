@@ -39,7 +39,8 @@ def test_exact_count_relabelled_and_never_from_target() -> None:
     out_images, out_labels, m = poison(images, labels, local(), num_poison=20, target_class=7,
                                        seed=0)
     idx = torch.tensor(m.indices)
-    assert len(m.indices) == m.num_poison == 20 and m.num_samples == N
+    assert len(m.indices) == m.num_poison == 20
+    assert m.num_samples == N
     assert list(m.indices) == sorted(set(m.indices))
     assert all(labels[i] != 7 for i in m.indices)
     assert m.original_labels == tuple(labels[idx].tolist())
@@ -52,14 +53,17 @@ def test_exact_count_relabelled_and_never_from_target() -> None:
     assert torch.equal(out_images[idx], local().apply_uint8(images[idx]))
     assert bool((out_images[idx][:, :, 3:6, 3:6] == torch.tensor(
         [[255, 0, 255], [0, 255, 0], [255, 0, 255]], dtype=torch.uint8)).all())
-    assert m.target_class == 7 and m.seed == 0 and m.trigger == local().describe()
+    assert m.target_class == 7
+    assert m.seed == 0
+    assert m.trigger == local().describe()
 
 
 def test_inputs_are_not_modified() -> None:
     images, labels = data()
     i0, l0 = images.clone(), labels.clone()
     out_images, out_labels, _ = poison(images, labels, local(), num_poison=10)
-    assert torch.equal(images, i0) and torch.equal(labels, l0)
+    assert torch.equal(images, i0)
+    assert torch.equal(labels, l0)
     assert out_images.data_ptr() != images.data_ptr()
     assert out_labels.data_ptr() != labels.data_ptr()
 
@@ -85,7 +89,8 @@ def test_selection_is_uniform_over_the_eligible_pool() -> None:
     assert int(counts[~eligible].sum()) == 0
     assert int(counts.sum()) == seeds * k
     # each eligible index: Binomial(1080, 1/6), mean 180, sd 12.2; allow about 5 sd
-    assert int(counts[eligible].min()) > 120 and int(counts[eligible].max()) < 240
+    assert int(counts[eligible].min()) > 120
+    assert int(counts[eligible].max()) < 240
     expected = seeds * k / 54
     chi2 = float((((counts[eligible] - expected) ** 2) / expected).sum())
     assert chi2 < 110  # 53 degrees of freedom: P(chi2 > 110) < 1e-5
@@ -94,9 +99,12 @@ def test_selection_is_uniform_over_the_eligible_pool() -> None:
 def test_num_poison_zero_is_an_empty_manifest() -> None:
     images, labels = data()
     out_images, out_labels, m = poison(images, labels, local(), num_poison=0)
-    assert torch.equal(out_images, images) and torch.equal(out_labels, labels)
+    assert torch.equal(out_images, images)
+    assert torch.equal(out_labels, labels)
     assert out_images.data_ptr() != images.data_ptr()
-    assert m.indices == () and m.original_labels == () and m.num_poison == 0
+    assert m.indices == ()
+    assert m.original_labels == ()
+    assert m.num_poison == 0
     assert m.sha256 == hashlib.sha256(b"uint8 0x3x8x8\n").hexdigest()
     assert PoisonManifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
     assert not bool(poison_mask(N, m).any())
@@ -105,7 +113,8 @@ def test_num_poison_zero_is_an_empty_manifest() -> None:
 def test_whole_eligible_pool() -> None:
     images, labels = data()
     _, out_labels, m = poison(images, labels, local(), num_poison=54)
-    assert bool((out_labels == 7).all()) and len(m.indices) == 54
+    assert bool((out_labels == 7).all())
+    assert len(m.indices) == 54
 
 
 def test_sha256_definition() -> None:
@@ -127,11 +136,14 @@ def test_manifest_json_round_trip_recreates_the_poisoned_set(trigger: str,
     m.save(tmp_path / "m" / "manifest.json")
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["manifest.json"]
     loaded = PoisonManifest.load(tmp_path / "m" / "manifest.json")
-    assert loaded == m and loaded.make_trigger() == trig
+    assert loaded == m
+    assert loaded.make_trigger() == trig
     again_images, again_labels = loaded.apply(images, labels)
-    assert torch.equal(again_images, out_images) and torch.equal(again_labels, out_labels)
+    assert torch.equal(again_images, out_images)
+    assert torch.equal(again_labels, out_labels)
     mask = poison_mask(N, loaded)
-    assert mask.dtype == torch.bool and int(mask.sum()) == 12
+    assert mask.dtype == torch.bool
+    assert int(mask.sum()) == 12
     assert torch.nonzero(mask).flatten().tolist() == list(m.indices)
 
 
@@ -162,7 +174,8 @@ def test_stamp_is_the_whole_batch_uint8() -> None:
     images, _ = data()
     trig = create_trigger("global", S, C, border=1)
     out = stamp(images, trig)
-    assert out.dtype == torch.uint8 and torch.equal(out, trig.apply_uint8(images))
+    assert out.dtype == torch.uint8
+    assert torch.equal(out, trig.apply_uint8(images))
     with pytest.raises(ConfigError, match="stamp needs uint8 images, got torch.float32"):
         stamp(images.float(), trig)
 
@@ -183,7 +196,8 @@ def test_errors(kwargs: dict, message: str) -> None:
     images, labels = data()
     with pytest.raises(ConfigError) as info:
         poison(images, labels, local(), **kwargs)
-    assert message in str(info.value) and "\n" not in str(info.value)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_trigger_and_tensor_mismatches() -> None:
