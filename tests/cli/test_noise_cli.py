@@ -6,17 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.data import create_dataset, make_noisy_labels
 from tests.fakedata import write_fake_cifar10, write_fake_cifar_n
+from tests.helpers import invoke, one_error_line
 
 SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=600"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["noise", *args], env=env)
+    result = invoke("noise", *args, env=env)
     return result.exit_code, result.output
 
 
@@ -26,13 +25,6 @@ def cells(output: str, first: str) -> list[str]:
         if line.strip().startswith(first):
             return line.strip()[len(first):].split()
     raise AssertionError(f"no line starting with {first!r} in:\n{output}")
-
-
-def one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
 
 
 def test_summary_matches_the_library() -> None:

@@ -10,27 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.cli.poison import preview_grid
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.poison import PoisonManifest, poison
+from tests.helpers import invoke, one_error_line
 from triggers import create_trigger
 
 SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=300"]
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = invoke(*args)
     return result.exit_code, result.output
-
-
-def one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
 
 
 def synthetic() -> object:

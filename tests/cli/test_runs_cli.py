@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from dal_backdoor.cli import cli
 from dal_backdoor.store import ResultsStore
+from tests import helpers
+from tests.helpers import output_lines, write_foreign_db, write_garbage_db
 
 PROV = {"git_commit": "0123abcd", "versions": {"torch": "2.3.0", "cuda": "12.1"},
         "device_name": "NVIDIA H100 80GB HBM3", "host": "gpu-node-7"}
@@ -38,12 +38,8 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, ["runs", *args])
-
-
-def lines_of(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.strip()]
+def invoke(*args: str) -> Result:
+    return helpers.invoke("runs", *args)
 
 
 def cells(line: str) -> list[str]:
@@ -56,14 +52,14 @@ def test_lists_all_runs(db: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "3 run(s) in" in out
-    row1 = next(line for line in lines_of(out) if line.lstrip().startswith("aaaa1111"))
+    row1 = next(line for line in output_lines(out) if line.lstrip().startswith("aaaa1111"))
     assert row1.split() == ["aaaa1111", "cifar10", "dal", "local", "-", "0", "3/150",
                             "finished", "93.12", "0.42", *row1.split()[10:12], "H100", "80GB",
                             "HBM3"]
-    row2 = next(line for line in lines_of(out) if line.lstrip().startswith("cccc3333"))
+    row2 = next(line for line in output_lines(out) if line.lstrip().startswith("cccc3333"))
     assert row2.split()[:10] == ["cccc3333", "cifar10", "gce", "global", "symmetric", "0.4",
                                  "1", "1/150", "failed", "-"]
-    row3 = next(line for line in lines_of(out) if line.lstrip().startswith("aaaa9999"))
+    row3 = next(line for line in output_lines(out) if line.lstrip().startswith("aaaa9999"))
     assert row3.split()[:10] == ["aaaa9999", "-", "ce", "-", "-", "-", "-/-", "running", "-",
                                  "-"]
 
@@ -89,9 +85,9 @@ def test_run_details(db: Path) -> None:
     for text in ("dataset", "cifar10", "target_class", "0123abcd", "gpu-node-7",
                  "version torch", "2.3.0", "93.12%", "0.42%", "90.00%"):
         assert text in out, text
-    header = next(line for line in lines_of(out) if "train_loss" in line)
+    header = next(line for line in output_lines(out) if "train_loss" in line)
     assert cells(header) == ["epoch", "train_loss", "clean_acc", "asr", "q"]
-    rows = [cells(line) for line in lines_of(out)]
+    rows = [cells(line) for line in output_lines(out)]
     epoch_rows = [row for row in rows if len(row) == 5 and row[0] in {"1", "2", "3"}]
     assert epoch_rows == [["1", "1.5000", "60.00%", "12.50%", "0.85"],
                           ["2", "0.7500", "70.00%", "25.00%", "0.85"],
@@ -117,7 +113,7 @@ def test_failed_run_details_show_error(db: Path) -> None:
 def test_bad_run_arguments(db: Path, args: tuple[str, ...], message: str) -> None:
     result = invoke("--db", str(db), *args)
     assert result.exit_code == 2
-    assert len(lines_of(result.output)) == 1
+    assert len(output_lines(result.output)) == 1
     assert message in result.output
 
 
@@ -133,7 +129,7 @@ def test_missing_db_is_one_line_exit_2(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
     result = invoke("--db", str(missing))
     assert result.exit_code == 2
-    lines = lines_of(result.output)
+    lines = output_lines(result.output)
     assert len(lines) == 1
     assert "no results store at" in lines[0]
     assert "nope.db" in result.output
@@ -142,18 +138,13 @@ def test_missing_db_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_bad_files_are_one_line_exit_2(tmp_path: Path) -> None:
-    garbage = tmp_path / "garbage.db"
-    garbage.write_bytes(b"this is not a database" * 100)
-    foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE users (id INTEGER)")
-    conn.commit()
-    conn.close()
+    garbage = write_garbage_db(tmp_path / "garbage.db", b"this is not a database")
+    foreign = write_foreign_db(tmp_path / "foreign.db", "users (id INTEGER)")
     for path, message in ((garbage, "not an SQLite database"),
                           (foreign, "another application")):
         result = invoke("--db", str(path))
         assert result.exit_code == 2, result.output
-        assert len(lines_of(result.output)) == 1
+        assert len(output_lines(result.output)) == 1
         assert message in result.output
         assert "Traceback" not in result.output
 
