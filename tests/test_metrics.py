@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.metrics import (
     KINDS,
     METRICS,
@@ -19,6 +17,7 @@ from dal_backdoor.metrics import (
     rates_line,
     status_line,
 )
+from tests.helpers import invoke
 
 # A run that produces every metric: a trigger (ASR, robust accuracy), label noise (noisy group,
 # noise rate), poisons (poisoned group) and DAL (scheduled q and lambda).
@@ -32,12 +31,13 @@ ARGS = ["--dataset", "synthetic", "--dataset-param", "num_samples=200", "--datas
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("metrics")
     out = tmp / "run"
-    result = CliRunner().invoke(cli, ["train", *ARGS, "--out", str(out), "--db",
-                                      str(tmp / "r.db")])
+    result = invoke("train", *ARGS, "--out", str(out), "--db",
+                    str(tmp / "r.db"))
     assert result.exit_code == 0, result.output
     return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.slow  # trains (module fixture)
 def test_every_produced_metric_is_declared_and_every_declared_one_produced(
     recorded: dict,
 ) -> None:
@@ -88,6 +88,7 @@ def test_one_line_displays() -> None:
     assert fmt_counts(row, "clean_acc") == ""
 
 
+@pytest.mark.slow  # trains (module fixture)
 def test_runs_shows_train_accuracies_as_percentages(recorded: dict) -> None:
     from dal_backdoor.cli.runs import epochs_table, fmt_value
 

@@ -23,6 +23,8 @@ from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import run_sweep
 
+pytestmark = pytest.mark.slow  # the ci preset on real Fashion-MNIST: minutes on a CPU
+
 
 def _require_fashion_mnist(root: Path) -> None:
     try:

@@ -10,6 +10,8 @@ from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import SweepEvent, run_sweep
 
+pytestmark = pytest.mark.slow  # every test trains through a sweep
+
 TINY = {"dataset": "synthetic", "dataset_params": {"num_samples": 300, "image_size": 16},
         "train_subset": None, "test_subset": None, "epochs": 2, "width": 4, "batch_size": 64,
         "num_poison": 20}

@@ -73,6 +73,7 @@ def test_prepare_data_rejects_oversized_subset_and_bad_target() -> None:
         prepare_data(tiny(noise_kind="symmetric", noise_rate=0.1, noise_params={"flip": 1}))
 
 
+@pytest.mark.slow  # trains
 def test_fit_writes_files_and_store(tmp_path: Path) -> None:
     # batch 32: with PyTorch's default init 3 epochs of batch 64 stayed near chance (19.5%)
     cfg = tiny(batch_size=32)
@@ -105,6 +106,7 @@ def test_fit_writes_files_and_store(tmp_path: Path) -> None:
     assert [round(h["lr"], 6) for h in hist] == [0.05, 0.0375, 0.0125]
 
 
+@pytest.mark.slow  # trains twice
 def test_same_seed_same_weights_and_metrics(tmp_path: Path) -> None:
     cfg = tiny(loss="dal", epochs=2)
     a = fit(cfg, tmp_path / "r.db", tmp_path / "a")
@@ -119,6 +121,7 @@ class Stop(Exception):
     pass
 
 
+@pytest.mark.slow  # trains, stops and resumes
 def test_interrupted_run_resumes_to_identical_result(tmp_path: Path) -> None:
     cfg = tiny(loss="nlnl", epochs=3)  # NLNL: the loss carries its own generator state
     straight = fit(cfg, tmp_path / "a.db", tmp_path / "a")
@@ -158,6 +161,7 @@ def test_finished_run_is_returned_not_retrained(tmp_path: Path) -> None:
         assert store.is_finished(cfg.run_id)
 
 
+@pytest.mark.slow  # trains
 def test_out_dir_of_another_run_is_refused(tmp_path: Path) -> None:
     fit(tiny(epochs=1), tmp_path / "r.db", tmp_path / "run")
     with pytest.raises(ConfigError, match="holds run"):
@@ -173,6 +177,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         fit(cfg, tmp_path / "r.db", run, resume=True)
 
 
+@pytest.mark.slow  # trains
 def test_saved_model_reproduces_final_metrics(tmp_path: Path) -> None:
     from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
@@ -218,6 +223,7 @@ def test_train_one_epoch_counts_only_the_samples_it_trained_on() -> None:
     assert out["train_acc_noisy"] is None
 
 
+@pytest.mark.slow  # trains eager and compiled
 def test_compile_trains_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--compile changes how, not what: same run id, and (with dynamo's graph run by the eager
     backend, which executes the same ops) the same weights; model.pt has the plain keys."""
