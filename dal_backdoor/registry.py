@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from dal_backdoor.validation import check_choice
 
-I = TypeVar("I")  # noqa: E741 - the info type
+I = TypeVar("I")  # the info type
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -89,7 +89,7 @@ def _emit(kind: str, run_id: str, **data: Any) -> None:
     if _EVENTS is not None:
         try:
             _EVENTS.put_nowait(SweepEvent(kind, run_id, data))
-        except Exception:  # noqa: BLE001 - progress is best effort, never fails a run
+        except Exception:  # progress is best effort, never fails a run
             log.debug("could not report progress", exc_info=True)
 
 
@@ -112,7 +112,7 @@ def execute_run(config: dict[str, Any], store_path: str, runs_dir: str) -> dict[
         try:
             result = fit(cfg, recorder, Path(runs_dir) / run_id, resume=True,
                          callbacks=_callbacks(cfg))
-        except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash of the sweep
+        except Exception as exc:  # a failed run is data, not a crash of the sweep
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             log.debug("run %s failed\n%s", run_id, traceback.format_exc())
             recorder.fail(error)
@@ -265,7 +265,7 @@ def _result_of(fut: Future, spec: RunSpec, store_path: str) -> dict[str, Any]:
     """A worker that died (OOM, SIGKILL) must not stop the sweep: record it as failed."""
     try:
         return fut.result()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         error = f"worker died: {type(exc).__name__}: {exc}"
         record_failure(store_path, spec.config, error)
         return {"run_id": spec.run_id, "status": "failed", "error": error}
@@ -330,7 +330,7 @@ def _collect_ray(ray: ModuleType, refs: dict[Any, RunSpec], store: ResultsStore,
     spec = refs.pop(ready[0])
     try:
         outcome = ray.get(ready[0])
-    except Exception as exc:  # noqa: BLE001 - a lost task is a failed run
+    except Exception as exc:  # a lost task is a failed run
         outcome = {"run_id": spec.run_id, "status": "failed",
                    "error": f"ray task failed: {type(exc).__name__}: {exc}"}
     if outcome.get("record"):

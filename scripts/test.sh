@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite. On a fresh machine this first creates .venv and installs the project
 # with its test extras (dev, plot, ray). Extra arguments go to pytest.
+# Everything runs by default, the tests marked `slow` included (CI runs them all). For the quick
+# loop while developing, leave out the end-to-end ones (training runs, sweeps, fault injection,
+# signals, the ci reproduction): scripts/test.sh -m "not slow"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

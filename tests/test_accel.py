@@ -16,7 +16,7 @@ def test_channels_last_rule() -> None:
 @pytest.mark.parametrize("native", [False, True])
 def test_auto_precision_follows_native_bf16(monkeypatch: pytest.MonkeyPatch,
                                             native: bool) -> None:
-    monkeypatch.setattr(accel, "native_bf16", lambda device: native)
+    monkeypatch.setattr(accel, "native_bf16", lambda _device: native)
     assert accel.auto_precision("cuda") == ("bf16" if native else "fp32")
     assert accel.auto_precision("cpu") == "fp32"  # opt-in only on the CPU (see the module doc)
 
@@ -63,7 +63,7 @@ def test_compiled_module_shares_the_model_and_its_mode() -> None:
 
 
 def test_a_failing_compiler_falls_back_to_eager_once_per_call() -> None:
-    def broken_backend(gm: object, example_inputs: object) -> object:
+    def broken_backend(_gm: object, _example_inputs: object) -> object:
         raise RuntimeError("no C++ compiler on this machine")
 
     model, reference = _bn_net(), _bn_net()

@@ -31,12 +31,15 @@ def toy(**kw: Any) -> RunConfig:
 def test_sig_run_poisons_target_class_images_and_keeps_labels() -> None:
     data = prepare_data(toy(trigger="sig"))
     poisoned = data.groups == 2
-    assert int(poisoned.sum()) == 20 and data.clean_label
+    assert int(poisoned.sum()) == 20
+    assert data.clean_label
     assert bool((data.clean_labels[poisoned] == 7).all())
     assert torch.equal(data.train_labels, data.clean_labels)  # no label changes
-    assert data.info()["label_mode"] == "clean" and data.manifest.label_mode == "clean"
+    assert data.info()["label_mode"] == "clean"
+    assert data.manifest.label_mode == "clean"
     dirty = prepare_data(toy(trigger="local"))
-    assert not dirty.clean_label and dirty.info()["label_mode"] == "dirty"
+    assert not dirty.clean_label
+    assert dirty.info()["label_mode"] == "dirty"
     assert bool((dirty.clean_labels[dirty.groups == 2] != 7).all())
 
 
@@ -67,7 +70,7 @@ def test_evaluation_stamps_the_test_time_trigger(monkeypatch: pytest.MonkeyPatch
         def to_dict(self) -> dict[str, Any]:
             return {}
 
-    def capture(model: Any, images: Any, labels: Any, trigger: Any, target: int,
+    def capture(_model: Any, _images: Any, _labels: Any, trigger: Any, _target: int,
                 **kw: Any) -> _Metrics:
         seen.append((trigger, kw["clean_label"]))
         return _Metrics()
@@ -80,8 +83,10 @@ def test_evaluation_stamps_the_test_time_trigger(monkeypatch: pytest.MonkeyPatch
     train.evaluate_epoch(torch.nn.Identity(), sig_cfg, prepare_data(sig_cfg))
     (blended, blended_clean), (sig, sig_clean) = seen
     assert blended == create_trigger("blended", 16, 3, alpha=0.3, test_alpha=0.3)
-    assert data.trigger.alpha == 0.1 and not blended_clean
-    assert sig.name == "sig" and sig_clean
+    assert data.trigger.alpha == 0.1
+    assert not blended_clean
+    assert sig.name == "sig"
+    assert sig_clean
 
 
 # Toy-task settings per attack: (trigger params, run fields, num_poison, margin). Each trains CE

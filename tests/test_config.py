@@ -19,7 +19,9 @@ def test_loss_params_start_from_table1_preset_then_overrides() -> None:
     assert _cfg(loss="gce").loss_params == {"q": 0.9}
     assert _cfg(loss="gce", loss_overrides={"q": 0.7}).loss_params == {"q": 0.7}
     dal = _cfg(loss="dal", hparams_from="cifar100").loss_params
-    assert dal["q_start"] == 0.6 and dal["q_end"] == 1.5 and dal["lambda_end"] == 1.0
+    assert dal["q_start"] == 0.6
+    assert dal["q_end"] == 1.5
+    assert dal["lambda_end"] == 1.0
 
 
 def test_run_id_ignores_where_a_run_happens_but_not_what_it_computes() -> None:
@@ -28,7 +30,8 @@ def test_run_id_ignores_where_a_run_happens_but_not_what_it_computes() -> None:
     assert a.run_id != _cfg(seed=1).run_id
     assert a.run_id != _cfg(loss="gce").run_id
     assert a.run_id != _cfg(loss="gce", loss_overrides={"q": 0.7}).run_id
-    assert len(a.run_id) == 16 and a.run_id == config_hash(a.identity())
+    assert len(a.run_id) == 16
+    assert a.run_id == config_hash(a.identity())
 
 
 def test_round_trip_and_unknown_field() -> None:
@@ -60,7 +63,7 @@ def test_bad_values_name_the_value(kw: dict, match: str) -> None:
 
 @pytest.mark.parametrize("native", [False, True])
 def test_cpu_defaults(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
-    monkeypatch.setattr(accel, "native_bf16", lambda device: native)
+    monkeypatch.setattr(accel, "native_bf16", lambda _device: native)
     cfg = _cfg(width=8)  # channels_last was measured slower on the CPU at width 8
     # fp32 even with native bf16: bf16 lowered CE's ASR in short runs (see accel)
     assert (cfg.device, cfg.precision, cfg.channels_last) == ("cpu", "fp32", False)
@@ -110,7 +113,8 @@ def test_an_added_field_at_its_default_keeps_every_run_id() -> None:
     assert same.run_id == base.run_id
     assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
     assert extended(future_field=0.1).run_id != base.run_id
-    assert "future_field" not in same.identity() and "future_field" in same.to_dict()
+    assert "future_field" not in same.identity()
+    assert "future_field" in same.to_dict()
 
 
 def test_a_stored_config_without_an_added_field_reads_back_its_legacy_value() -> None:
@@ -127,7 +131,8 @@ def test_a_stored_config_without_an_added_field_reads_back_its_legacy_value() ->
 def test_added_dict_field_gets_its_own_copy() -> None:
     extended = _with_added_field({})
     a, b = extended(), extended()
-    assert a.future_field == {} and a.future_field is not b.future_field  # type: ignore[attr-defined]
+    assert a.future_field == {}  # type: ignore[attr-defined]
+    assert a.future_field is not b.future_field  # type: ignore[attr-defined]
     assert extended(**LEGACY).run_id == PINNED_RUN_IDS["default"]
 
 
@@ -142,9 +147,11 @@ def test_negative_zero_hashes_like_zero() -> None:
 def test_new_runs_default_to_the_authors_init_and_one_noise_draw() -> None:
     cfg = _cfg()
     assert (cfg.init, cfg.noise_seed) == ("pytorch", 0)
-    assert cfg.identity()["init"] == "pytorch" and cfg.identity()["noise_seed"] == 0
+    assert cfg.identity()["init"] == "pytorch"
+    assert cfg.identity()["noise_seed"] == 0
     legacy = _cfg(init="torchvision", noise_seed=None)
-    assert "init" not in legacy.identity() and "noise_seed" not in legacy.identity()
+    assert "init" not in legacy.identity()
+    assert "noise_seed" not in legacy.identity()
     assert len({cfg.run_id, legacy.run_id, _cfg(init="torchvision").run_id,
                 _cfg(noise_seed=1).run_id}) == 4
 

@@ -60,11 +60,11 @@ class Decoder(nn.Module):
         return nn.functional.one_hot(pred, NUM_CLASSES).float() * self.gain
 
 
-def identity(label: Tensor, triggered: Tensor) -> Tensor:
+def identity(label: Tensor, _triggered: Tensor) -> Tensor:
     return label
 
 
-def always_target(label: Tensor, triggered: Tensor) -> Tensor:
+def always_target(label: Tensor, _triggered: Tensor) -> Tensor:
     return torch.full_like(label, TARGET)
 
 
@@ -224,10 +224,16 @@ def test_inputs_are_not_modified() -> None:
 def test_no_trigger_gives_clean_accuracy_only() -> None:
     m = run(mixed, mixed_labels(), None)
     assert (m.clean_correct, m.clean_total) == (51, 55)
-    assert m.asr is None and m.asr_hits is None and m.asr_total is None
-    assert m.asr_true is None and m.robust_acc is None and m.robust_total is None
+    assert m.asr is None
+    assert m.asr_hits is None
+    assert m.asr_total is None
+    assert m.asr_true is None
+    assert m.robust_acc is None
+    assert m.robust_total is None
     d = m.to_dict()
-    assert d["clean_correct"] == 51 and d["asr"] is None and d["notes"] == []
+    assert d["clean_correct"] == 51
+    assert d["asr"] is None
+    assert d["notes"] == []
     assert set(d) == {
         "clean_acc", "clean_correct", "clean_total", "asr", "asr_hits", "asr_total", "asr_true",
         "asr_true_hits", "asr_true_total", "robust_acc", "robust_correct", "robust_total", "notes",
@@ -246,7 +252,9 @@ def test_all_images_of_target_class() -> None:
 def test_empty_test_set() -> None:
     m = run(identity, torch.zeros(0, dtype=torch.long), Patch())
     assert (m.clean_acc, m.clean_correct, m.clean_total) == (None, 0, 0)
-    assert m.asr is None and m.asr_true is None and m.robust_acc is None
+    assert m.asr is None
+    assert m.asr_true is None
+    assert m.robust_acc is None
     assert m.notes == ("clean_acc: the test set is empty",)
 
 

@@ -18,7 +18,8 @@ def test_grid_sizes_match_the_paper() -> None:
 
 def test_paper_preset_expands_every_cell_with_table1_params() -> None:
     exp = expand("table6", "paper", device="cpu")
-    assert len(exp.specs) == 36 and not exp.skipped
+    assert len(exp.specs) == 36
+    assert not exp.skipped
     assert len({s.run_id for s in exp.specs}) == 36
     c100_dal = next(s for s in exp.specs
                     if s.cell == {"dataset": "cifar100", "loss": "dal", "trigger": "local",
@@ -26,7 +27,9 @@ def test_paper_preset_expands_every_cell_with_table1_params() -> None:
     cfg = c100_dal.config
     assert (cfg.dataset, cfg.epochs, cfg.width, cfg.lr, cfg.augment) == ("cifar100", 150, 64,
                                                                          0.01, True)
-    assert cfg.loss_params["q_start"] == 0.6 and cfg.num_poison == 100 and cfg.target_class == 7
+    assert cfg.loss_params["q_start"] == 0.6
+    assert cfg.num_poison == 100
+    assert cfg.target_class == 7
     gce10 = next(s for s in exp.specs if s.cell["loss"] == "gce" and s.cell["dataset"] ==
                  "cifar10")
     assert gce10.config.loss_params == {"q": 0.9}
@@ -37,7 +40,8 @@ def test_run_ids_are_stable_across_expansions_and_roots(tmp_path: Path) -> None:
     a = [s.run_id for s in expand("table2", "paper", device="cpu").specs]
     b = [s.run_id for s in expand("table2", "paper", device="cpu",
                                   data_root=str(tmp_path)).specs]
-    assert a == b and len(set(a)) == 312
+    assert a == b
+    assert len(set(a)) == 312
 
 
 def test_noise_cells_become_noise_fields() -> None:
@@ -50,9 +54,11 @@ def test_noise_cells_become_noise_fields() -> None:
 
 def test_small_and_ci_presets_substitute_fashion_mnist_without_cifar(tmp_path: Path) -> None:
     exp = expand("table6", "small", data_root=str(tmp_path), device="cpu")
-    assert len(exp.specs) == 18 and len(exp.skipped) == 18  # CIFAR-100 row needs CIFAR-100
+    assert len(exp.specs) == 18
+    assert len(exp.skipped) == 18  # CIFAR-100 row needs CIFAR-100
     cfg = exp.specs[0].config
-    assert cfg.dataset == "fashion-mnist" and cfg.train_subset == 10_000
+    assert cfg.dataset == "fashion-mnist"
+    assert cfg.train_subset == 10_000
     # hyper-parameters still come from the paper's CIFAR-10 column
     dal = next(s for s in exp.specs if s.cell["loss"] == "dal")
     assert dal.config.loss_params["q_start"] == 0.8
@@ -92,7 +98,7 @@ def test_paper_preset_stays_fp32_where_auto_would_pick_bf16(monkeypatch: pytest.
     from dal_backdoor import accel
 
     # what ``auto`` resolves to on a CUDA GPU with native bf16
-    monkeypatch.setattr(accel, "auto_precision", lambda device: "bf16")
+    monkeypatch.setattr(accel, "auto_precision", lambda _device: "bf16")
     only = parse_only("dataset=cifar10,loss=ce,trigger=local,seed=0")
     (paper,) = expand("table6", "paper", device="cpu", only=only).specs
     assert paper.config.precision == "fp32"
@@ -187,14 +193,16 @@ def test_table6_global_column_runs_the_weng_trigger() -> None:
                             "seed": 2}) == {"loss": "gce", "seed": 2, "trigger": "weng"}
     # a run of the legacy trigger name keeps its own (older) run id: it is another experiment
     legacy = specs[1].config.replace(trigger="global")
-    assert specs[1].cell["trigger"] == "global" and legacy.run_id != specs[1].run_id
+    assert specs[1].cell["trigger"] == "global"
+    assert legacy.run_id != specs[1].run_id
 
 
 def test_attacks_grid_is_losses_by_attacks_by_seeds(tmp_path: Path) -> None:
     grid = get_grid("attacks")
     assert grid.size == 6 * 7 * 3
     exp = expand("attacks", "small", data_root=str(tmp_path), device="cpu")
-    assert len(exp.specs) == 126 and not exp.skipped
+    assert len(exp.specs) == 126
+    assert not exp.skipped
     assert len({s.run_id for s in exp.specs}) == 126
     by_attack = {s.cell["attack"]: s.config for s in exp.specs
                  if s.cell["loss"] == "ce" and s.cell["seed"] == 0}
@@ -217,13 +225,15 @@ def test_attacks_grid_is_losses_by_attacks_by_seeds(tmp_path: Path) -> None:
 def test_dose_grid_scales_the_budget_to_the_preset(tmp_path: Path) -> None:
     assert get_grid("dose").size == 3 * 2 * 7 * 3
     small = expand("dose", "small", data_root=str(tmp_path), device="cpu")
-    assert len(small.specs) == 126 and len({s.run_id for s in small.specs}) == 126
+    assert len(small.specs) == 126
+    assert len({s.run_id for s in small.specs}) == 126
     counts = {s.cell["num_poison"]: s.config.num_poison for s in small.specs}
     assert counts == {b: b for b in (10, 25, 50, 100, 200, 400, 800)}  # 10,000 images
     paper = expand("dose", "paper", device="cpu", only=parse_only("loss=ce,seed=0"))
     counts = {(s.cell["trigger"], s.cell["num_poison"]): (s.config.trigger, s.config.num_poison)
               for s in paper.specs}
-    assert counts[("local", 10)] == ("local", 50) and counts[("global", 800)] == ("weng", 4000)
+    assert counts[("local", 10)] == ("local", 50)
+    assert counts[("global", 800)] == ("weng", 4000)
     # the 100-poison cell is table6's run
     table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
                     only=parse_only("loss=gce,trigger=global,seed=1")).specs

@@ -19,9 +19,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from dal_backdoor.store import ResultsStore
+from tests.helpers import cli_env
+
+pytestmark = pytest.mark.slow  # sweeps killed and restarted in subprocesses
 
 DRIVER = """
 import sys
@@ -42,9 +46,7 @@ TIMING = {"train_seconds", "epoch_seconds", "total_train_seconds", "total_second
 
 def run_driver(tmp: Path, db: Path, runs: Path, crash_at: str | None = None,
                kill_after: float | None = None) -> int | None:
-    env = {k: v for k, v in os.environ.items() if k != "DAL_BACKDOOR_CRASH_AT"}
-    if crash_at:
-        env["DAL_BACKDOOR_CRASH_AT"] = crash_at
+    env = cli_env(DAL_BACKDOOR_CRASH_AT=crash_at) if crash_at else cli_env()
     proc = subprocess.Popen([sys.executable, str(tmp / "driver.py"), str(db), str(runs)],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -135,7 +137,7 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path: Path) -> None:
     themselves, so that a restarted sweep never trains a run twice at the same time."""
     (tmp_path / "driver.py").write_text(DRIVER)
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "r.db"),
-                             str(tmp_path / "runs")], start_new_session=True,
+                             str(tmp_path / "runs")], env=cli_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,17 @@ from dal_backdoor.io import (
 )
 
 
+def _write_then(target: Path, text: str, then: Callable[[], object]) -> None:
+    """Write ``text`` through ``atomic_open`` and call ``then`` before the file is committed."""
+    with atomic_open(target, "w") as fh:
+        fh.write(text)
+        then()
+
+
+def _killed() -> None:
+    raise RuntimeError("killed")
+
+
 def test_atomic_write_replaces_content(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "a.json"
     atomic_write_json(target, {"b": 1, "a": [1, 2]})
@@ -31,9 +43,8 @@ def test_atomic_write_replaces_content(tmp_path: Path) -> None:
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_open(target, "w") as fh:
-        fh.write("half")
-        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"):
+        _write_then(target, "half", _killed)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
@@ -80,9 +91,8 @@ def test_atomic_write_refuses_a_fifo_a_directory_and_a_link_to_them(tmp_path: Pa
 
 def test_atomic_write_refuses_a_node_that_appears_during_the_write(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
-    with pytest.raises(ConfigError, match="FIFO"), atomic_open(target, "w") as fh:
-        fh.write("x")
-        _fifo(target)
+    with pytest.raises(ConfigError, match="FIFO"):
+        _write_then(target, "x", lambda: _fifo(target))
     assert stat.S_ISFIFO(os.lstat(target).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
@@ -109,8 +119,8 @@ def test_check_output_dir(tmp_path: Path) -> None:
     assert check_output_dir(run, "--out", ("*",)) == run  # files and folders are fine
     with pytest.raises(ConfigError, match=r"--out .*model.pt is a file, not a directory"):
         check_output_dir(run / "model.pt", "--out")
+    (run / "manifest.json").mkdir()
     with pytest.raises(ConfigError, match="manifest.json exists and is a directory"):
-        (run / "manifest.json").mkdir()
         check_output_dir(run, "--out", ("manifest.json",))
     _fifo(run / "checkpoint.pt")
     with pytest.raises(ConfigError, match="checkpoint.pt exists and is a FIFO"):

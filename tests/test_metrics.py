@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.metrics import (
     KINDS,
     METRICS,
@@ -19,6 +17,7 @@ from dal_backdoor.metrics import (
     rates_line,
     status_line,
 )
+from tests.helpers import invoke
 
 # A run that produces every metric: a trigger (ASR, robust accuracy), label noise (noisy group,
 # noise rate), poisons (poisoned group) and DAL (scheduled q and lambda).
@@ -32,12 +31,13 @@ ARGS = ["--dataset", "synthetic", "--dataset-param", "num_samples=200", "--datas
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("metrics")
     out = tmp / "run"
-    result = CliRunner().invoke(cli, ["train", *ARGS, "--out", str(out), "--db",
-                                      str(tmp / "r.db")])
+    result = invoke("train", *ARGS, "--out", str(out), "--db",
+                    str(tmp / "r.db"))
     assert result.exit_code == 0, result.output
     return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.slow  # trains (module fixture)
 def test_every_produced_metric_is_declared_and_every_declared_one_produced(
     recorded: dict,
 ) -> None:
@@ -57,10 +57,12 @@ def test_declarations_are_well_formed() -> None:
 
 
 def test_one_percentage_formatter() -> None:
-    assert fmt_percent(0.91) == "91.00%" and fmt_percent(0.91, sign=False) == "91.00"
+    assert fmt_percent(0.91) == "91.00%"
+    assert fmt_percent(0.91, sign=False) == "91.00"
     assert fmt_percent(0.12345, digits=1) == "12.3%"
     assert [fmt_percent(v) for v in (None, float("nan"), True, "x")] == ["-"] * 4
-    assert as_percent(0.5) == 50.0 and as_percent(None) is None
+    assert as_percent(0.5) == 50.0
+    assert as_percent(None) is None
 
 
 def test_values_are_formatted_by_kind() -> None:
@@ -69,7 +71,8 @@ def test_values_are_formatted_by_kind() -> None:
     assert fmt_metric("clean_total", 1000) == "1000"
     assert fmt_metric("train_loss", 0.123456) == "0.1235"
     assert fmt_metric("total_train_seconds", 12.34) == "12.3"
-    assert fmt_metric("lr", 0.05) == "0.05" and fmt_metric("epoch", 3) == "3"
+    assert fmt_metric("lr", 0.05) == "0.05"
+    assert fmt_metric("epoch", 3) == "3"
     assert fmt_metric("dataset", "cifar10") == "cifar10"  # not a metric: as is
     assert fmt_metric("loss_params", {"q": 0.7}) == '{"q": 0.7}'
     assert fmt_metric("asr", None) == "-"
@@ -81,9 +84,11 @@ def test_one_line_displays() -> None:
     assert status_line(row) == "loss 0.5000  clean acc 90.00%  ASR 1.50%  q 0.85  λ 0"
     assert rates_line(row) == "clean acc 90.00%  ASR 1.50%"
     assert rates_line({"clean_acc": 0.9}) == "clean acc 90.00%"
-    assert fmt_counts(row, "asr") == "3/200" and fmt_counts(row, "clean_acc") == ""
+    assert fmt_counts(row, "asr") == "3/200"
+    assert fmt_counts(row, "clean_acc") == ""
 
 
+@pytest.mark.slow  # trains (module fixture)
 def test_runs_shows_train_accuracies_as_percentages(recorded: dict) -> None:
     from dal_backdoor.cli.runs import epochs_table, fmt_value
 

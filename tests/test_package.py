@@ -16,7 +16,8 @@ def test_triggers_is_our_package() -> None:
     import triggers
 
     assert Path(triggers.__file__).resolve().parent == REPO / "triggers"
-    assert hasattr(triggers, "create_trigger") and hasattr(triggers, "list_triggers")
+    assert hasattr(triggers, "create_trigger")
+    assert hasattr(triggers, "list_triggers")
     assert {"local", "global"} <= set(triggers.list_triggers())
 
 

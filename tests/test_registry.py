@@ -16,9 +16,11 @@ def test_order_is_declaration_order_unless_given() -> None:
     reg.add("a", lambda: 1, "info a")
     reg.add("first", lambda: 0, "info first", order=-1)
     assert reg.names() == ["first", "b", "a"]
-    assert list(reg) == reg.names() and len(reg) == 3
+    assert list(reg) == reg.names()
+    assert len(reg) == 3
     assert reg.infos() == ["info first", "info b", "info a"]
-    assert reg.create("a") == 1 and reg.info("b") == "info b"
+    assert reg.create("a") == 1
+    assert reg.info("b") == "info b"
 
 
 def test_decorator_and_add_make_the_same_entry() -> None:
@@ -29,8 +31,10 @@ def test_decorator_and_add_make_the_same_entry() -> None:
         return 2 * x
 
     reg.add("triple", lambda x: 3 * x, "triples")
-    assert reg.create("double", 4) == 8 and reg.create("triple", 4) == 12
-    assert reg.entry("double").factory is double and reg.entry("double").order == 0.0
+    assert reg.create("double", 4) == 8
+    assert reg.create("triple", 4) == 12
+    assert reg.entry("double").factory is double
+    assert reg.entry("double").order == 0.0
     assert reg.entry("triple").order == 1.0
 
 
@@ -67,8 +71,10 @@ def test_string_factories_are_imported_on_first_use_and_checked() -> None:
     reg: Registry[str, object] = Registry("thing", on_load=lambda n, _f, _i: seen.append(n))
     reg.add("join", "os.path:join", "joins paths")
     reg.add("lazy", f"{module}:VALUE", "never loaded")
-    assert reg.names() == ["join", "lazy"] and seen == []
-    assert reg.create("join", "a", "b") == "a/b" and seen == ["join"]
+    assert reg.names() == ["join", "lazy"]
+    assert seen == []
+    assert reg.create("join", "a", "b") == "a/b"
+    assert seen == ["join"]
     reg.get("join")
     assert seen == ["join"]  # resolved once
     assert module not in sys.modules

@@ -36,7 +36,8 @@ def _logits(k: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def test_loss_is_finite_with_gradients_at_every_epoch(name: str) -> None:
     loss = create_loss(name, 10, total_epochs=EPOCHS, seed=0)
     info = LOSSES.info(name)
-    assert info.name == name == loss.name and loss.num_classes == 10
+    assert info.name == name == loss.name
+    assert loss.num_classes == 10
     assert set(loss.hparams) == set(info.param_names)
     for t in range(1, EPOCHS + 1):
         loss.set_epoch(t)
@@ -44,9 +45,11 @@ def test_loss_is_finite_with_gradients_at_every_epoch(name: str) -> None:
         assert bool(loss.current_values()) == info.scheduled
         logits, targets = _logits(10, seed=t)
         value = loss(logits, targets)
-        assert value.dim() == 0 and torch.isfinite(value)
+        assert value.dim() == 0
+        assert torch.isfinite(value)
         (grad,) = torch.autograd.grad(value, logits)
-        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+        assert torch.isfinite(grad).all()
+        assert grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", LOSSES.names())
@@ -59,7 +62,8 @@ def test_loss_rebuilds_from_its_hparams_and_state(name: str) -> None:
     again = create_loss(name, 10, total_epochs=EPOCHS, seed=3, **first.hparams)
     buffer.seek(0)
     again.load_state_dict(torch.load(buffer, weights_only=True))
-    assert again.epoch == EPOCHS and again.hparams == first.hparams
+    assert again.epoch == EPOCHS
+    assert again.hparams == first.hparams
     assert torch.equal(first(logits, targets), again(logits, targets))
 
 
@@ -102,8 +106,11 @@ def test_trigger_output_shape_range_dtype_and_determinism(
     before = images.clone()
     out = trig.apply(images)
     assert torch.equal(images, before)  # never in place
-    assert out.shape == images.shape and out.dtype == images.dtype
-    assert out.min() >= 0 and out.max() <= 1 and not torch.equal(out, images)
+    assert out.shape == images.shape
+    assert out.dtype == images.dtype
+    assert out.min() >= 0
+    assert out.max() <= 1
+    assert not torch.equal(out, images)
     assert torch.equal(create_trigger(name, size, channels, **params).apply(images), out)
     assert torch.equal(trigger_from_description(trig.describe()).apply(images), out)
     as_uint8 = float_to_uint8(images)
@@ -116,7 +123,9 @@ def test_trigger_output_shape_range_dtype_and_determinism(
 def test_trigger_info_matches_the_class(name: str, tmp_path: Path) -> None:
     info = TRIGGERS.info(name)
     trig = create_trigger(name, 32, 3, **_trigger_params(name, 32, 3, tmp_path))
-    assert info.name == name == trig.name and info.summary and "\n" not in info.summary
+    assert info.name == name == trig.name
+    assert info.summary
+    assert "\n" not in info.summary
     assert list(trig.describe())[3:] == list(info.param_names)
 
 
@@ -125,12 +134,15 @@ def test_trigger_info_matches_the_class(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_dataset_info_is_consistent(name: str, tmp_path: Path) -> None:
     info = dataset_info(name)
-    assert info.name == name and info.title
+    assert info.name == name
+    assert info.title
     assert len(info.classes) == info.num_classes >= 2 == len(set(info.classes[:2]))
     assert len(set(info.classes)) == info.num_classes
     assert len(info.mean) == len(info.std) == info.channels >= 1
-    assert all(0 < m < 1 for m in info.mean) and all(0 < s < 1 for s in info.std)
-    assert len(info.image_size) == 2 and min(info.image_size) >= 1
+    assert all(0 < m < 1 for m in info.mean)
+    assert all(0 < s < 1 for s in info.std)
+    assert len(info.image_size) == 2
+    assert min(info.image_size) >= 1
     assert isinstance(info.present(tmp_path), bool)
 
 
@@ -148,7 +160,8 @@ def test_a_present_dataset_loads_as_its_info_says(name: str, tmp_path: Path) -> 
         pytest.skip(f"{name} not present (no fake files and not on this machine)")
     data = create_dataset(name, root, train=False, **({"num_samples": 50} if info.options
                                                        else {}))
-    assert data.num_classes == info.num_classes and data.channels == info.channels
+    assert data.num_classes == info.num_classes
+    assert data.channels == info.channels
     assert data.image_size == info.image_size
     assert (data.mean, data.std) == (info.mean, info.std)
 
@@ -156,7 +169,8 @@ def test_a_present_dataset_loads_as_its_info_says(name: str, tmp_path: Path) -> 
 def test_dataset_options_change_the_facts() -> None:
     info = dataset_info("synthetic", {"num_classes": 4, "channels": 1, "image_size": 8})
     assert (info.num_classes, info.channels, info.image_size) == (4, 1, (8, 8))
-    assert info.classes == ("class0", "class1", "class2", "class3") and len(info.mean) == 1
+    assert info.classes == ("class0", "class1", "class2", "class3")
+    assert len(info.mean) == 1
     assert dataset_info("cifar100", {}).num_classes == 100
 
 
@@ -186,13 +200,16 @@ def test_noise_kind_contract(kind: str, tmp_path: Path) -> None:
                                  images=images, cifar_n_path=cifar_n, labels_path=label_file)
 
     noisy = draw()
-    assert noisy.kind == kind and noisy.labels.shape == labels.shape
-    assert noisy.labels.dtype == torch.int64 and 0 <= noisy.labels.min() <= noisy.labels.max() < 10
+    assert noisy.kind == kind
+    assert noisy.labels.shape == labels.shape
+    assert noisy.labels.dtype == torch.int64
+    assert 0 <= noisy.labels.min() <= noisy.labels.max() < 10
     assert torch.equal(noisy.flipped, noisy.labels != labels)
     assert noisy.actual_rate == pytest.approx(noisy.flipped.double().mean().item())
     assert torch.allclose(noisy.transition_matrix.sum(1), torch.ones(10, dtype=torch.float64))
     assert torch.equal(draw().labels, noisy.labels)  # same seed, same labels
-    assert NOISE_KINDS.info(kind).name == kind and NOISE_KINDS.info(kind).summary
+    assert NOISE_KINDS.info(kind).name == kind
+    assert NOISE_KINDS.info(kind).summary
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -203,7 +220,8 @@ def test_model_contract(name: str) -> None:
     model = create_model(name, 7, in_channels=1, width=4, seed=1).eval()
     with torch.no_grad():
         out = model(x)
-        assert out.shape == (2, 7) and torch.isfinite(out).all()
+        assert out.shape == (2, 7)
+        assert torch.isfinite(out).all()
         assert torch.equal(create_model(name, 7, in_channels=1, width=4, seed=1).eval()(x), out)
     assert MODELS.info(name).name == name
 
@@ -216,11 +234,14 @@ def test_every_grid_expands_under_every_preset(
     grid: str, preset_name: str, tmp_path: Path
 ) -> None:
     info = GRIDS.info(grid)
-    assert info.name == grid and info.size == len(info.cells())
+    assert info.name == grid
+    assert info.size == len(info.cells())
     expansion = expand(grid, preset_name, data_root=str(tmp_path), device="cpu")
     assert len(expansion.specs) + len(expansion.skipped) == info.size
     for spec in expansion.specs:
-        assert spec.config.dataset in DATASETS and spec.config.loss in LOSSES
+        assert spec.config.dataset in DATASETS
+        assert spec.config.loss in LOSSES
         assert spec.config.trigger == "none" or spec.config.trigger in TRIGGERS
-        assert spec.config.noise_kind in NOISE_KINDS and spec.config.model in MODELS
+        assert spec.config.noise_kind in NOISE_KINDS
+        assert spec.config.model in MODELS
     assert len({s.run_id for s in expansion.specs}) == len(expansion.specs)

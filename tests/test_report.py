@@ -52,10 +52,13 @@ def test_cells_mean_std_and_missing_seeds() -> None:
     report = build_report("table6", "small", RUNS)
     ce = report.cell("cifar10/ce", "local ASR")
     assert ce.values == pytest.approx((98.0, 96.0, 100.0))
-    assert ce.mean == pytest.approx(98.0) and ce.std == pytest.approx(math.sqrt(8 / 3))
+    assert ce.mean == pytest.approx(98.0)
+    assert ce.std == pytest.approx(math.sqrt(8 / 3))
     assert not ce.incomplete
     dal = report.cell("cifar10/dal", "local acc")
-    assert dal.n == 2 and dal.incomplete and dal.mean == pytest.approx(84.0)
+    assert dal.n == 2
+    assert dal.incomplete
+    assert dal.mean == pytest.approx(84.0)
     assert dal.paper == paper_values.TABLE6[("cifar10", "dal", "local")]["acc"]
     assert dal.diff == pytest.approx(84.0 - dal.paper[0])
     empty = report.cell("cifar10/gce", "global ASR")
@@ -66,11 +69,13 @@ def test_cells_mean_std_and_missing_seeds() -> None:
 def test_markdown_and_latex_carry_every_value() -> None:
     report = build_report("table6", "small", RUNS)
     md = to_markdown(report)
-    assert "98.00±1.63" in md and "84.00±1.00*(2/3)" in md
+    assert "98.00±1.63" in md
+    assert "84.00±1.00*(2/3)" in md
     line = next(x for x in md.splitlines() if x.startswith("| cifar10/ce"))
     assert line.count("|") == len(report.columns) + 2
     tex = to_latex(report)
-    assert r"98.00$\pm$1.63" in tex and tex.strip().endswith(r"\end{tabular}")
+    assert r"98.00$\pm$1.63" in tex
+    assert tex.strip().endswith(r"\end{tabular}")
 
 
 def test_csv_and_json_parse_back() -> None:
@@ -78,11 +83,13 @@ def test_csv_and_json_parse_back() -> None:
     rows = read_csv(to_csv(report))
     assert len(rows) == len(report.rows) * len(report.columns)
     ce = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local ASR")
-    assert float(ce["mean"]) == pytest.approx(98.0) and ce["n"] == "3"
+    assert float(ce["mean"]) == pytest.approx(98.0)
+    assert ce["n"] == "3"
     data = json.loads(to_json(report))
     cell = next(c for c in data["cells"] if c["row"] == "cifar10/dal" and
                 c["column"] == "local acc")
-    assert cell["values"] == pytest.approx([85.0, 83.0]) and cell["expected_n"] == 3
+    assert cell["values"] == pytest.approx([85.0, 83.0])
+    assert cell["expected_n"] == 3
     assert export(report, "json") == to_json(report)
 
 
@@ -105,14 +112,18 @@ def test_csv_carries_notes_warning_asr_true_and_robust_accuracy() -> None:
     text = to_csv(report)
     comments = [line for line in text.splitlines() if line.startswith("# ")]
     assert any("WARNING" in line and "precision" in line for line in comments)
-    assert comments[0].startswith("# Table 6") and "100 poisoned images (1.0% of 10,000)" in text
+    assert comments[0].startswith("# Table 6")
+    assert "100 poisoned images (1.0% of 10,000)" in text
     rows = read_csv(text)
     asr = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local ASR")
     assert float(asr["asr_true_mean"]) == pytest.approx(70.0)
-    assert float(asr["asr_true_std"]) == pytest.approx(10.0) and asr["asr_true_n"] == "2"
-    assert float(asr["robust_acc_mean"]) == pytest.approx(20.0) and asr["robust_acc_n"] == "2"
+    assert float(asr["asr_true_std"]) == pytest.approx(10.0)
+    assert asr["asr_true_n"] == "2"
+    assert float(asr["robust_acc_mean"]) == pytest.approx(20.0)
+    assert asr["robust_acc_n"] == "2"
     acc = next(r for r in rows if r["row"] == "cifar10/ce" and r["column"] == "local acc")
-    assert acc["asr_true_mean"] == "" and float(acc["mean"]) == pytest.approx(90.0)
+    assert acc["asr_true_mean"] == ""
+    assert float(acc["mean"]) == pytest.approx(90.0)
     cell = next(c for c in json.loads(to_json(report))["cells"] if c["column"] == "local ASR")
     assert cell["robust_acc_mean"] == pytest.approx(20.0)
 
@@ -199,7 +210,8 @@ def test_runs_of_an_earlier_cell_definition_are_left_out(tmp_path: Path) -> None
     assert [r.run_id for r in left_out] == ["0000aaaa0000aaaa", "0000dddd0000dddd"]
     report = build_report("table6", "ci", runs)
     cell = report.cell("cifar10/ce", "global ASR")
-    assert cell.values == (80.0, 60.0) and cell.mean == pytest.approx(70.0)
+    assert cell.values == (80.0, 60.0)
+    assert cell.mean == pytest.approx(70.0)
     assert ("2 stored run(s) tagged with this grid were left out: they ran an earlier "
             "definition of their cell (trigger global -> weng).") in report.notes
     assert not any("WARNING" in n for n in report.notes)  # nothing mixed

@@ -49,8 +49,11 @@ def test_attacks_table_is_loss_by_attack_acc_and_asr() -> None:
                                   "badnets-random ASR")
     assert len(report.columns) == 14
     cell = report.cell("ce", "badnets ASR")
-    assert cell.values == (100.0, 96.0) and cell.mean == pytest.approx(98.0)
-    assert cell.std == pytest.approx(2.0) and cell.incomplete and cell.paper is None
+    assert cell.values == (100.0, 96.0)
+    assert cell.mean == pytest.approx(98.0)
+    assert cell.std == pytest.approx(2.0)
+    assert cell.incomplete
+    assert cell.paper is None
     assert report.cell("ce", "sig acc").values == (91.0,)
     assert report.cell("dal", "wanet ASR").values == (10.0,)
     assert report.cell("gce", "weng ASR").values == ()

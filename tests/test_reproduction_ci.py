@@ -23,6 +23,8 @@ from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import run_sweep
 
+pytestmark = pytest.mark.slow  # the ci preset on real Fashion-MNIST: minutes on a CPU
+
 
 def _require_fashion_mnist(root: Path) -> None:
     try:
@@ -52,4 +54,5 @@ def test_ci_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Path)
     assert ce_asr > 80.0
     assert dal_asr < 10.0
     assert ce_asr - dal_asr > 70.0
-    assert ce_acc > 80.0 and dal_acc > 60.0  # chance is 10%
+    assert ce_acc > 80.0
+    assert dal_acc > 60.0  # chance is 10%

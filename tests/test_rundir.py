@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.config import RunConfig, resolve_config
 from dal_backdoor.errors import CheckpointError, ConfigError
 from dal_backdoor.rundir import RunDir, load_trained_model, metrics_digest
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.train import fit
+from tests.helpers import invoke
 
 
 def tiny() -> RunConfig:
@@ -45,7 +44,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def edit_json(path: Path, edit) -> None:  # noqa: ANN001
+def edit_json(path: Path, edit) -> None:
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))
@@ -57,7 +56,7 @@ class Payload:
     def __init__(self, target: Path) -> None:
         self.target = target
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (self.target,))
 
 
@@ -173,7 +172,7 @@ def test_missing_and_invalid_files(run: Path, tmp_path: Path) -> None:
 
 def test_evaluate_cli_prints_one_line_for_a_garbage_model(run: Path) -> None:
     (run / "model.pt").write_bytes(os.urandom(300))
-    result = CliRunner().invoke(cli, ["evaluate", str(run), "--device", "cpu"])
+    result = invoke("evaluate", str(run), "--device", "cpu")
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1

@@ -34,13 +34,15 @@ def test_paper_defaults_cifar10() -> None:
     assert s.t0 == pytest.approx(0.2 / 0.7 * 150)  # 42.857...
     assert s.lam(42) == 0.0
     assert s.lam(43) == pytest.approx((43 - s.t0) / (150 - s.t0))
-    assert s.q(150) == 1.5 and s.lam(150) == 1.0
+    assert s.q(150) == 1.5
+    assert s.lam(150) == 1.0
     # the bootstrap term is on exactly when q(t) > 1
     for t in range(1, 151):
         assert (s.lam(t) > 0) == (s.q(t) > 1)
     qs = [s.q(t) for t in range(1, 151)]
     lams = [s.lam(t) for t in range(1, 151)]
-    assert qs == sorted(qs) and lams == sorted(lams)
+    assert qs == sorted(qs)
+    assert lams == sorted(lams)
 
 
 @pytest.mark.parametrize("convention", ["paper", "reference"])
@@ -54,9 +56,11 @@ def test_constant_q_at_or_above_one_bootstraps_from_the_start() -> None:
     for q in (1.0, 1.2):
         paper = DALSchedule(q, q, 1.0, 20)
         assert paper.t0 == 0.0
-        assert paper.lam(1) == pytest.approx(1 / 20) and paper.lam(20) == 1.0
+        assert paper.lam(1) == pytest.approx(1 / 20)
+        assert paper.lam(20) == 1.0
         reference = DALSchedule(q, q, 1.0, 20, convention="reference")
-        assert reference.lam(1) == 0.0 and reference.lam(20) == pytest.approx(19 / 20)
+        assert reference.lam(1) == 0.0
+        assert reference.lam(20) == pytest.approx(19 / 20)
 
 
 @pytest.mark.parametrize("convention", ["paper", "reference"])

@@ -30,7 +30,7 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # noqa: ANN201
+def store(tmp_path: Path):
     with ResultsStore(tmp_path / "sub" / "results.db") as s:
         yield s
 
@@ -100,10 +100,12 @@ def test_manifest_finish_and_fail(store: ResultsStore) -> None:
     store.fail_run("r2", "RuntimeError: CUDA out of memory")
     r1, r2 = store.get_run("r1"), store.get_run("r2")
     assert (r1.status, r1.final_metrics, r1.error) == ("finished", final, None)
-    assert r1.finished_at is not None and r1.finished_at >= r1.created_at
+    assert r1.finished_at is not None
+    assert r1.finished_at >= r1.created_at
     assert (r2.status, r2.error, r2.finished_at) == ("failed", "RuntimeError: CUDA out of memory",
                                                      None)
-    assert store.is_finished("r1") and not store.is_finished("r2")
+    assert store.is_finished("r1")
+    assert not store.is_finished("r2")
     assert not store.is_finished("missing")
     assert [r.run_id for r in store.list_runs()] == ["r1", "r2"]
     assert [r.run_id for r in store.list_runs("finished")] == ["r1"]
@@ -167,7 +169,8 @@ def test_json_is_strict_and_canonical(store: ResultsStore, tmp_path: Path) -> No
     text = raw.execute("SELECT metrics FROM epochs").fetchone()[0]
     config_text = raw.execute("SELECT config FROM runs").fetchone()[0]
     raw.close()
-    assert "NaN" not in text and "Infinity" not in text
+    assert "NaN" not in text
+    assert "Infinity" not in text
     assert text == dumps(expected)
     assert text.index('"5"') < text.index('"a"') < text.index('"epoch"') < text.index('"i"')
     assert config_text == '{"y":[0.1],"z":1}'
@@ -233,7 +236,8 @@ def test_readonly(tmp_path: Path) -> None:
                      lambda: ro.truncate_epochs("r1", 0)):
             with pytest.raises(StoreError, match="opened read-only"):
                 call()
-    assert digest(path) == before and path.stat().st_mtime_ns == mtime
+    assert digest(path) == before
+    assert path.stat().st_mtime_ns == mtime
     # a writer and a reader at the same time
     with ResultsStore(path) as rw, ResultsStore(path, readonly=True) as ro:
         rw.record_epoch("r1", 2, {"train_loss": 0.25})
@@ -416,10 +420,12 @@ def test_a_store_from_before_the_pid_column_is_read_and_migrated(tmp_path: Path)
     conn.commit()
     conn.close()
     with ResultsStore(path, readonly=True) as ro:
-        assert ro.get_run("r1").pid is None and ro.get_run("r1").status == "running"
+        assert ro.get_run("r1").pid is None
+        assert ro.get_run("r1").status == "running"
     with ResultsStore(path) as rw:  # a writable open adds the column
         rw.start_run("r1", CONFIG, PROV, pid=4242)
-        assert rw.get_run("r1").pid == 4242 and rw.get_run("r1").attempts == 2
+        assert rw.get_run("r1").pid == 4242
+        assert rw.get_run("r1").attempts == 2
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()

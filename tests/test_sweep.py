@@ -10,6 +10,8 @@ from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import SweepEvent, run_sweep
 
+pytestmark = pytest.mark.slow  # every test trains through a sweep
+
 TINY = {"dataset": "synthetic", "dataset_params": {"num_samples": 300, "image_size": 16},
         "train_subset": None, "test_subset": None, "epochs": 2, "width": 4, "batch_size": 64,
         "num_poison": 20}
@@ -25,7 +27,7 @@ class Recorder:
         self.events: list[SweepEvent] = []
         self.pending: list = []
 
-    def on_sweep_start(self, specs: list, pending: list) -> None:
+    def on_sweep_start(self, specs: list, pending: list) -> None:  # noqa: ARG002 - protocol
         self.pending = pending
 
     def on_event(self, event: SweepEvent) -> None:
@@ -36,17 +38,21 @@ def test_sweep_runs_skips_and_reports(tmp_path: Path) -> None:
     todo = specs()
     rec = Recorder()
     summary = run_sweep(todo, tmp_path / "r.db", tmp_path / "runs", jobs=2, reporter=rec)
-    assert summary.total == 2 and sorted(summary.finished) == sorted(s.run_id for s in todo)
+    assert summary.total == 2
+    assert sorted(summary.finished) == sorted(s.run_id for s in todo)
     assert not summary.failed
     ends = [e for e in rec.events if e.kind == "end"]
     assert sorted(e.run_id for e in ends) == sorted(s.run_id for s in todo)
     assert sum(e.kind == "epoch" for e in rec.events) == 4
     # a second sweep finds everything finished and runs nothing
     again = run_sweep(todo, tmp_path / "r.db", tmp_path / "runs", reporter=(rec2 := Recorder()))
-    assert again.already_finished == 2 and not again.finished and rec2.pending == []
+    assert again.already_finished == 2
+    assert not again.finished
+    assert rec2.pending == []
     with ResultsStore(tmp_path / "r.db") as store:
         runs = load_runs(store, "table6", "ci")
-    assert len(runs) == 2 and all(r.status == "finished" and len(r.epochs) == 2 for r in runs)
+    assert len(runs) == 2
+    assert all(r.status == "finished" and len(r.epochs) == 2 for r in runs)
     report = build_report("table6", "ci", runs)
     assert report.cell("cifar10/ce", "local acc").n == 1
 
@@ -60,7 +66,8 @@ def test_failed_run_is_recorded_and_sweep_goes_on(tmp_path: Path) -> None:
     assert "num_poison" in summary.failed[bad[0].run_id]
     with ResultsStore(tmp_path / "r.db") as store:
         record = store.get_run(bad[0].run_id)
-        assert record.status == "failed" and "num_poison" in record.error
+        assert record.status == "failed"
+        assert "num_poison" in record.error
 
 
 def test_interrupted_run_is_resumed_by_the_next_sweep(tmp_path: Path) -> None:
@@ -97,5 +104,6 @@ def test_ray_backend_on_a_local_instance(tmp_path: Path) -> None:
     assert summary.finished == [todo[0].run_id]
     with ResultsStore(tmp_path / "r.db") as store:
         record = store.get_run(todo[0].run_id)
-        assert record.status == "finished" and len(store.epochs(todo[0].run_id)) == 2
+        assert record.status == "finished"
+        assert len(store.epochs(todo[0].run_id)) == 2
         assert store.manifest(todo[0].run_id)["num_poison"] == 20

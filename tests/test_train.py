@@ -37,7 +37,8 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_derive_seed_streams_are_stable_and_distinct() -> None:
     assert derive_seed(0, "noise") == derive_seed(0, "noise")
     seeds = {derive_seed(s, n) for s in range(3) for n in ("noise", "poison", "loader", "model")}
-    assert len(seeds) == 12 and all(0 <= s < 2**63 for s in seeds)
+    assert len(seeds) == 12
+    assert all(0 <= s < 2**63 for s in seeds)
 
 
 def test_prepare_data_noise_then_subset_then_poison() -> None:
@@ -54,7 +55,8 @@ def test_prepare_data_noise_then_subset_then_poison() -> None:
     assert 0.2 < data.noise["actual_rate"] < 0.6
     # the subset is class-balanced on the clean labels: 30 per class
     assert torch.bincount(data.clean_labels, minlength=10).tolist() == [30] * 10
-    assert data.manifest.num_poison == 25 and len(data.test) == 200
+    assert data.manifest.num_poison == 25
+    assert len(data.test) == 200
     again = prepare_data(cfg)
     assert torch.equal(again.train_labels, data.train_labels)
     assert torch.equal(again.train_images, data.train_images)
@@ -71,22 +73,26 @@ def test_prepare_data_rejects_oversized_subset_and_bad_target() -> None:
         prepare_data(tiny(noise_kind="symmetric", noise_rate=0.1, noise_params={"flip": 1}))
 
 
+@pytest.mark.slow  # trains
 def test_fit_writes_files_and_store(tmp_path: Path) -> None:
     # batch 32: with PyTorch's default init 3 epochs of batch 64 stayed near chance (19.5%)
     cfg = tiny(batch_size=32)
     seen: list[int] = []
     result = fit(cfg, tmp_path / "r.db", tmp_path / "run",
                  callbacks=Callbacks(on_epoch_end=lambda m: seen.append(m["epoch"])))
-    assert seen == [1, 2, 3] and result.resumed_from == 0
+    assert seen == [1, 2, 3]
+    assert result.resumed_from == 0
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "manifest.json",
                                                      "metrics.json", "model.pt"]
     saved = json.loads((run / "config.json").read_text())
-    assert saved["run_id"] == cfg.run_id and saved["data"]["num_poisoned"] == 20
+    assert saved["run_id"] == cfg.run_id
+    assert saved["data"]["num_poisoned"] == 20
     assert saved["provenance"]["versions"]["torch"] == torch.__version__
     with ResultsStore(tmp_path / "r.db") as store:
         record = store.get_run(cfg.run_id)
-        assert record.status == "finished" and record.config == cfg.to_dict()
+        assert record.status == "finished"
+        assert record.config == cfg.to_dict()
         assert [e["epoch"] for e in store.epochs(cfg.run_id)] == [1, 2, 3]
         assert store.manifest(cfg.run_id)["num_poison"] == 20
     final = result.final_metrics
@@ -100,6 +106,7 @@ def test_fit_writes_files_and_store(tmp_path: Path) -> None:
     assert [round(h["lr"], 6) for h in hist] == [0.05, 0.0375, 0.0125]
 
 
+@pytest.mark.slow  # trains twice
 def test_same_seed_same_weights_and_metrics(tmp_path: Path) -> None:
     cfg = tiny(loss="dal", epochs=2)
     a = fit(cfg, tmp_path / "r.db", tmp_path / "a")
@@ -114,6 +121,7 @@ class Stop(Exception):
     pass
 
 
+@pytest.mark.slow  # trains, stops and resumes
 def test_interrupted_run_resumes_to_identical_result(tmp_path: Path) -> None:
     cfg = tiny(loss="nlnl", epochs=3)  # NLNL: the loss carries its own generator state
     straight = fit(cfg, tmp_path / "a.db", tmp_path / "a")
@@ -136,7 +144,8 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path: Path) -> None:
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
     with ResultsStore(tmp_path / "b.db") as store:
         record = store.get_run(cfg.run_id)
-        assert record.attempts == 2 and record.status == "finished"
+        assert record.attempts == 2
+        assert record.status == "finished"
         assert len(store.epochs(cfg.run_id)) == 3
 
 
@@ -152,6 +161,7 @@ def test_finished_run_is_returned_not_retrained(tmp_path: Path) -> None:
         assert store.is_finished(cfg.run_id)
 
 
+@pytest.mark.slow  # trains
 def test_out_dir_of_another_run_is_refused(tmp_path: Path) -> None:
     fit(tiny(epochs=1), tmp_path / "r.db", tmp_path / "run")
     with pytest.raises(ConfigError, match="holds run"):
@@ -167,6 +177,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         fit(cfg, tmp_path / "r.db", run, resume=True)
 
 
+@pytest.mark.slow  # trains
 def test_saved_model_reproduces_final_metrics(tmp_path: Path) -> None:
     from dal_backdoor.data.prepare import load_test_set
     from dal_backdoor.evaluate import evaluate_backdoor
@@ -206,10 +217,13 @@ def test_train_one_epoch_counts_only_the_samples_it_trained_on() -> None:
     model = build_model(cfg, data.num_classes, data.in_channels)
     optimizer, _ = build_optimizer(cfg, model)
     out = train_one_epoch(model, loader, build_loss(cfg, data), optimizer, data.groups)
-    assert out["num_clean"] == 384 and out["num_poisoned"] == 0  # 6 full batches of 64
-    assert 0.0 <= out["train_acc"] <= 1.0 and out["train_acc_noisy"] is None
+    assert out["num_clean"] == 384  # 6 full batches of 64
+    assert out["num_poisoned"] == 0
+    assert 0.0 <= out["train_acc"] <= 1.0
+    assert out["train_acc_noisy"] is None
 
 
+@pytest.mark.slow  # trains eager and compiled
 def test_compile_trains_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--compile changes how, not what: same run id, and (with dynamo's graph run by the eager
     backend, which executes the same ops) the same weights; model.pt has the plain keys."""
@@ -224,7 +238,8 @@ def test_compile_trains_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(accel, "compile_model", eager_backend_compile)
     plain, compiled = tiny(epochs=2), tiny(epochs=2, compile=True)
-    assert plain.run_id == compiled.run_id and compiled.compile is True
+    assert plain.run_id == compiled.run_id
+    assert compiled.compile is True
     a = fit(plain, tmp_path / "a.db", tmp_path / "a")
     b = fit(compiled, tmp_path / "b.db", tmp_path / "b")
     assert len(built) == 1

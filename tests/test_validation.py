@@ -62,7 +62,8 @@ def test_check_finite() -> None:
     assert check_finite("a", 1.5) == 1.5
     assert check_finite("a", "text") == "text"
     zero = check_finite("a", -0.0)
-    assert zero == 0.0 and math.copysign(1.0, zero) == 1.0
+    assert zero == 0.0
+    assert math.copysign(1.0, zero) == 1.0
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ConfigError, match="is not a finite number"):
             check_finite("amplitude", bad)

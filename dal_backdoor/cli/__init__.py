@@ -41,16 +41,16 @@ def _command_modules() -> dict[str, str]:
 class LazyGroup(click.Group):
     """Discovers command modules and imports each only when it is listed or invoked."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's API
         return list(_command_modules())
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
         module = _command_modules().get(cmd_name)
         if module is None:
             return None
         return importlib.import_module(module).command
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001, ANN201
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Like click's ``main`` but every user error is ONE line on stderr: exit code 2 for bad
         input, 130 for SIGINT, 143 for SIGTERM, 1 for anything unexpected."""
         if not standalone_mode:
@@ -66,7 +66,7 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             error_line(exc.format_message())
             sys.exit(exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 - translated into one line below
+        except Exception as exc:  # translated into one line below
             message, code = translate_error(exc)
             if code == EXIT_BUG and (_VERBOSE[0] or os.environ.get("DAL_BACKDOOR_DEBUG")):
                 raise
@@ -94,7 +94,7 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:
         import multiprocessing
 
         for child in multiprocessing.active_children():

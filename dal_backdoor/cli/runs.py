@@ -85,7 +85,7 @@ def run_row(record: Any, last_epoch: int | None) -> dict[str, str]:
     }
 
 
-def runs_table(rows: list[dict[str, str]], title: str, drop: tuple[str, ...] = ()):  # noqa: ANN201
+def runs_table(rows: list[dict[str, str]], title: str, drop: tuple[str, ...] = ()):
     from rich import box
     from rich.table import Table
 
@@ -121,7 +121,7 @@ def print_runs_table(rows: list[dict[str, str]], title: str) -> None:
     console.print(table)
 
 
-def key_value_table(title: str, items: dict[str, Any]):  # noqa: ANN201
+def key_value_table(title: str, items: dict[str, Any]):
     from rich.table import Table
 
     table = Table(title=title, show_header=False, title_justify="left")
@@ -141,7 +141,7 @@ def epoch_columns(epochs: list[dict[str, Any]]) -> list[str]:
     return first + sorted(k for k in seen if k not in first)
 
 
-def epochs_table(epochs: list[dict[str, Any]]):  # noqa: ANN201
+def epochs_table(epochs: list[dict[str, Any]]):
     from rich.table import Table
 
     columns = epoch_columns(epochs)

@@ -12,7 +12,7 @@ from dal_backdoor.experiments import list_grids, list_presets
 PLOT_FILES = ("*.png", "*.pdf", "*.svg")  # what --plot writes: never over a device or FIFO
 
 
-def rich_table(report):  # noqa: ANN001, ANN201 - rich types stay local to the CLI
+def rich_table(report):  # rich types stay local to the CLI
     from rich.table import Table
 
     from dal_backdoor.report import fmt_cell

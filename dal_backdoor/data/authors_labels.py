@@ -60,7 +60,7 @@ def authors_label_url(name: str) -> str:
 def fetch_url(url: str) -> bytes:
     """The body of ``url`` (urllib); DataNotFoundError with the reason when it cannot be read."""
     try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
             return response.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc

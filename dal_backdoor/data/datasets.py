@@ -437,10 +437,10 @@ def _available_memory() -> int | None:
     return None
 
 
-def load_synthetic(
-    root: Path,
+def load_synthetic(  # root and download: the loader signature of every data set
+    root: Path,  # noqa: ARG001
     train: bool,
-    download: bool,
+    download: bool,  # noqa: ARG001
     *,
     num_samples: int | None = None,
     num_classes: int = 10,

@@ -58,13 +58,13 @@ class DALLoss(LossModule):
         return F.dal(logits, targets, q=q, lam=lam, bootstrap=self.bootstrap)
 
 
-def create_dgce(
-    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+def create_dgce(  # every loss factory takes total_epochs and seed
+    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int  # noqa: ARG001
 ) -> LossModule:
     return DALLoss("dgce", num_classes, hparams, total_epochs=int(total_epochs or 0))
 
 
-def create_dal(
-    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+def create_dal(  # every loss factory takes total_epochs and seed
+    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int  # noqa: ARG001
 ) -> LossModule:
     return DALLoss("dal", num_classes, hparams, total_epochs=int(total_epochs or 0))

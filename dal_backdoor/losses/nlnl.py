@@ -84,7 +84,7 @@ class NLNLLoss(LossModule):
             self._pending = (str(state["generator_device"]), state["generator_state"].clone())
 
 
-def create_nlnl(
-    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+def create_nlnl(  # every loss factory takes total_epochs and seed
+    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int  # noqa: ARG001
 ) -> LossModule:
     return NLNLLoss(num_classes, hparams, seed)

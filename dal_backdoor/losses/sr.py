@@ -39,7 +39,7 @@ class CESRLoss(LossModule):
                        p=self.hparams["p"])
 
 
-def create_ce_sr(
-    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+def create_ce_sr(  # every loss factory takes total_epochs and seed
+    num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int  # noqa: ARG001
 ) -> LossModule:
     return CESRLoss(num_classes, hparams)

@@ -25,8 +25,8 @@ def _static(
 ) -> Factory:
     """The factory of a static loss: ``fn(logits, targets, **hparams, **fixed)``."""
 
-    def factory(
-        num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int
+    def factory(  # every loss factory takes total_epochs and seed
+        num_classes: int, hparams: Mapping[str, Any], *, total_epochs: int | None, seed: int  # noqa: ARG001
     ) -> LossModule:
         return FunctionalLoss(name, num_classes, hparams, fn, fixed)
 

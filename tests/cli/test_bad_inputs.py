@@ -3,23 +3,27 @@ nothing written or changed under the working directory."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sqlite3
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from dal_backdoor.checkpoint import save_checkpoint
-from dal_backdoor.cli import cli
+from tests.helpers import (
+    TINY_DATA,
+    assert_cli_error,
+    execute_sql,
+    invoke,
+    make_node,
+    make_table_store,
+    snapshot,
+    write_foreign_db,
+    write_garbage_db,
+)
 
-TRAIN = ["train", "--dataset", "synthetic", "--dataset-param", "num_samples=200",
-         "--dataset-param", "image_size=16", "--width", "4", "--epochs", "1",
+TRAIN = ["train", *TINY_DATA, "--width", "4", "--epochs", "1",
          "--out", "{tmp}/run", "--db", "{tmp}/r.db", "--device", "cpu"]
 
 
@@ -45,14 +49,11 @@ def _foreign_ckpt(tmp: Path) -> None:
 
 
 def _garbage_db(tmp: Path) -> None:
-    (tmp / "r.db").write_bytes(b"this is not an sqlite file at all" * 100)
+    write_garbage_db(tmp / "r.db")
 
 
 def _foreign_db(tmp: Path) -> None:
-    conn = sqlite3.connect(tmp / "r.db")
-    conn.execute("CREATE TABLE people (name TEXT)")
-    conn.commit()
-    conn.close()
+    write_foreign_db(tmp / "r.db")
 
 
 def _a_file(tmp: Path) -> None:
@@ -154,14 +155,10 @@ def sweep(*extra: str) -> list[str]:
 
 def _node(tmp: Path) -> None:
     """A character device (root) or a FIFO named ``node``: never to be replaced."""
-    from tests.cli.test_nonregular_outputs import make_node
-
     make_node(tmp / "node")
 
 
 def _table_store(tmp: Path) -> None:
-    from tests.cli.test_nonregular_outputs import make_table_store
-
     make_table_store(tmp / "r.db")
 
 
@@ -172,10 +169,7 @@ def _table_store_and_node(tmp: Path) -> None:
 
 def _invalid_json_store(tmp: Path) -> None:
     _table_store(tmp)
-    conn = sqlite3.connect(tmp / "r.db")
-    conn.execute("UPDATE runs SET final_metrics = '{\"clean_acc\": 0.5'")
-    conn.commit()
-    conn.close()
+    execute_sql(tmp / "r.db", "UPDATE runs SET final_metrics = '{\"clean_acc\": 0.5'")
 
 
 def _corrupt_pages_store(tmp: Path) -> None:
@@ -306,16 +300,6 @@ CASES += [
 ]
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """Content hashes of regular files; the kind of anything else (nodes are never opened)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        mode = os.lstat(p).st_mode
-        out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest()
-                                         if stat.S_ISREG(mode) else f"mode {mode:o}")
-    return out
-
-
 @pytest.mark.parametrize(("name", "args", "setup", "expected"), CASES,
                          ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path: Path, name: str, args: list[str],
@@ -324,14 +308,9 @@ def test_bad_input(tmp_path: Path, name: str, args: list[str],
         setup(tmp_path)
     before = snapshot(tmp_path)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = CliRunner().invoke(cli, argv)
-    output = result.output
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert result.exit_code == 2, output
-    assert "Traceback" not in output
-    assert len(lines) == 1, output
-    assert lines[0].startswith("Error:"), output
-    assert expected.lower() in lines[0].lower(), output
+    result = invoke(*argv)
+    line = assert_cli_error(result)
+    assert expected.lower() in line.lower(), result.output
     assert snapshot(tmp_path) == before, f"{name}: files changed"
 
 
@@ -345,8 +324,8 @@ def test_table_plot_without_matplotlib_prints_nothing_first(
     _table_store(tmp_path)
     before = snapshot(tmp_path)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    result = CliRunner().invoke(cli, ["table", "table6", "--preset", "ci", "--db",
-                                      f"{tmp_path}/r.db", "--plot", f"{tmp_path}/plots"])
+    result = invoke("table", "table6", "--preset", "ci", "--db",
+                    f"{tmp_path}/r.db", "--plot", f"{tmp_path}/plots")
     assert result.exit_code == 2, result.output
     assert result.output.strip() == ("Error: --plot needs matplotlib: pip install "
                                      "'dal-backdoor[plot]'")
@@ -357,10 +336,10 @@ def test_negative_zero_gives_the_run_id_of_zero(tmp_path: Path) -> None:
     """-0.0 on the command line is the same experiment as 0.0 (same run id, same config)."""
     ids = []
     for rate in ("0.0", "-0.0"):
-        result = CliRunner().invoke(cli, ["sweep", "table6", "--preset", "ci", "--db",
-                                          f"{tmp_path}/r.db", "--dry-run", "--only",
-                                          "loss=ce,trigger=local,seed=0", "--set",
-                                          f"weight_decay={rate}", "--set", "dataset=synthetic"])
+        result = invoke("sweep", "table6", "--preset", "ci", "--db",
+                        f"{tmp_path}/r.db", "--dry-run", "--only",
+                        "loss=ce,trigger=local,seed=0", "--set",
+                        f"weight_decay={rate}", "--set", "dataset=synthetic")
         assert result.exit_code == 0, result.output
         ids.append(result.output.split("│")[1].strip() if "│" in result.output
                    else result.output)
@@ -368,7 +347,8 @@ def test_negative_zero_gives_the_run_id_of_zero(tmp_path: Path) -> None:
     from dal_backdoor.cli.common import parse_key_values
 
     value = parse_key_values(("x=-0.0",), "--set")["x"]
-    assert value == 0.0 and str(value) == "0.0"
+    assert value == 0.0
+    assert str(value) == "0.0"
 
 
 def test_sweep_seeds_are_an_axis(tmp_path: Path) -> None:
@@ -383,11 +363,12 @@ def test_sweep_seeds_are_an_axis(tmp_path: Path) -> None:
     assert [s.config.seed for s in specs] == [0, 1, 2, 3, 4]
     assert [s.cell["seed"] for s in specs] == [0, 1, 2, 3, 4]
     assert len({s.run_id for s in specs}) == 5
-    result = CliRunner().invoke(cli, ["sweep", "table6", "--preset", "ci", "--db",
-                                      f"{tmp_path}/r.db", "--dry-run", "--only",
-                                      "loss=ce,trigger=local", "--seeds", "3,7",
-                                      "--set", "dataset=synthetic"])
+    result = invoke("sweep", "table6", "--preset", "ci", "--db",
+                    f"{tmp_path}/r.db", "--dry-run", "--only",
+                    "loss=ce,trigger=local", "--seeds", "3,7",
+                    "--set", "dataset=synthetic")
     assert result.exit_code == 0, result.output
     assert "2 runs" in result.output
-    assert "seed=3" in result.output and "seed=7" in result.output
+    assert "seed=3" in result.output
+    assert "seed=7" in result.output
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.data import authors_labels
+from tests.helpers import assert_cli_error, invoke
 
 
 def test_download_dal_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,13 +23,13 @@ def test_download_dal_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(authors_labels, "fetch_url", fetch)
     root = tmp_path / "data"
-    result = CliRunner().invoke(cli, ["download", "dal-labels", "--root", str(root)])
+    result = invoke("download", "dal-labels", "--root", str(root))
     assert result.exit_code == 0, result.output
     assert (f"ok dal-labels: 16 label files under {root}/dal-labels (16 downloaded, 0 already "
             "there) from XiuchuanLi/DAL@3f5acc79e36c") in " ".join(result.output.split())
     assert len(served) == 16
     assert np.load(root / "dal-labels" / "instance" / "cifar100_40.npy").max() == 99
-    again = CliRunner().invoke(cli, ["download", "dal-labels", "--root", str(root)])
+    again = invoke("download", "dal-labels", "--root", str(root))
     assert "(0 downloaded, 16 already there)" in " ".join(again.output.split())
 
 
@@ -39,21 +38,21 @@ def test_download_dal_labels_offline_is_one_error_line(tmp_path: Path,
     import urllib.error
     import urllib.request
 
-    def offline(url: str, timeout: float = 0) -> bytes:
+    def offline(*_args: object, **_kwargs: object) -> bytes:
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    result = CliRunner().invoke(cli, ["download", "dal-labels", "--root", str(tmp_path)])
-    assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot download https://raw.")
-    assert "no network" in lines[0] and "Traceback" not in result.output
+    result = invoke("download", "dal-labels", "--root", str(tmp_path))
+    line = assert_cli_error(result)
+    assert line.startswith("Error: cannot download https://raw.")
+    assert "no network" in line
 
 
 def test_download_does_not_offer_synthetic(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["download", "synthetic", "--root", str(tmp_path)])
+    result = invoke("download", "synthetic", "--root", str(tmp_path))
     assert result.exit_code == 2
     assert "synthetic is generated on the fly, there is nothing to download" in result.output
-    assert "Traceback" not in result.output and not list(tmp_path.iterdir())
-    help_text = CliRunner().invoke(cli, ["download", "--help"]).output
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.iterdir())
+    help_text = invoke("download", "--help").output
     assert "synthetic" not in help_text.split("Usage:")[1].split("\n")[0]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
-
-from dal_backdoor.cli import cli
 from dal_backdoor.losses import list_losses
+from tests.helpers import invoke, output_lines
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["losses", *args])
+    result = invoke("losses", *args)
     return result.exit_code, result.output
 
 
@@ -69,7 +67,7 @@ def test_detail_with_overrides_and_reference_convention() -> None:
 def test_bad_override_is_one_red_line_exit_2() -> None:
     code, output = run("--loss", "dal", "--param", "q_start=-1")
     assert code == 2
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert lines[-1].startswith("Error:")
     assert "q_start=-1 is not in (0, inf)" in lines[-1]
 

@@ -3,13 +3,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from click.testing import CliRunner
-
-from dal_backdoor.cli import cli
+from tests.helpers import cli_env, invoke, one_error_line
 
 
 def test_help_lists_commands() -> None:
-    result = CliRunner().invoke(cli, ["--help"])
+    result = invoke("--help")
     assert result.exit_code == 0
     assert "Usage:" in result.output
     for name in ("losses",):
@@ -17,17 +15,15 @@ def test_help_lists_commands() -> None:
 
 
 def test_unknown_command_is_one_line_exit_2() -> None:
-    result = CliRunner().invoke(cli, ["no-such-command"])
+    result = invoke("no-such-command")
     assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1
-    assert "No such command 'no-such-command'" in lines[0]
-    assert "Traceback" not in result.output
+    assert "No such command 'no-such-command'" in one_error_line(result.output)
 
 
 def test_console_script_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "dal_backdoor", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", "dal_backdoor", "--version"], capture_output=True, text=True,
+        env=cli_env(),
     )
     assert proc.returncode == 0
     assert "dal-backdoor" in proc.stdout

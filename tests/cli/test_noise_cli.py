@@ -6,17 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.data import create_dataset, make_noisy_labels
 from tests.fakedata import write_fake_cifar10, write_fake_cifar_n
+from tests.helpers import invoke, one_error_line
 
 SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=600"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["noise", *args], env=env)
+    result = invoke("noise", *args, env=env)
     return result.exit_code, result.output
 
 
@@ -26,13 +25,6 @@ def cells(output: str, first: str) -> list[str]:
         if line.strip().startswith(first):
             return line.strip()[len(first):].split()
     raise AssertionError(f"no line starting with {first!r} in:\n{output}")
-
-
-def one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
 
 
 def test_summary_matches_the_library() -> None:
@@ -47,7 +39,8 @@ def test_summary_matches_the_library() -> None:
     assert cells(out, "flipped") == [f"{noise.num_flipped}", "of", "600"]
     m = noise.transition_matrix
     row = cells(out, "9 class9")
-    assert row[0] == f"{100 * float(m[9, 0]):.1f}" and row[-1] == f"{100 * float(m[9, 9]):.1f}"
+    assert row[0] == f"{100 * float(m[9, 0]):.1f}"
+    assert row[-1] == f"{100 * float(m[9, 9]):.1f}"
     assert row[1:-1] == ["·"] * 8
 
 
@@ -100,7 +93,8 @@ def test_many_classes_get_a_summary() -> None:
     assert code == 0, out
     assert "transition matrix summary (30 classes)" in out
     assert cells(out, "non-zero off-diagonal")[1:] == ["of", "870"]
-    assert "diagonal mean" in out and "->" in out
+    assert "diagonal mean" in out
+    assert "->" in out
 
 
 def test_plot_writes_a_png_atomically(tmp_path: Path) -> None:
@@ -124,7 +118,8 @@ def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
     code, out = run("--dataset", "cifar100", "--root", str(tmp_path))
     assert code == 2
     line = one_error_line(out)
-    assert line.startswith("Error: cifar100 not found") and "--download" in line
+    assert line.startswith("Error: cifar100 not found")
+    assert "--download" in line
 
 
 @pytest.mark.parametrize(
@@ -168,7 +163,8 @@ def test_file_kind_reads_the_labels(tmp_path: Path) -> None:
 def test_noise_seed_is_the_seed() -> None:
     a = run(*SYNTH, "--kind", "symmetric", "--noise-seed", "5")
     b = run(*SYNTH, "--kind", "symmetric", "--seed", "5")
-    assert a[0] == b[0] == 0 and a[1] == b[1]
+    assert a[0] == b[0] == 0
+    assert a[1] == b[1]
     assert "seed 5" in a[1]
 
 

@@ -8,58 +8,24 @@ must still be the same node, and nothing else in the folder may change.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
-from dal_backdoor.store import ResultsStore
+from tests.helpers import (
+    TINY_DATA,
+    TINY_TRAIN,
+    assert_cli_error,
+    invoke,
+    make_node,
+    make_table_store,
+    snapshot,
+)
 
-SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=200",
-         "--dataset-param", "image_size=16"]
-TRAIN = ["train", *SYNTH, "--width", "4", "--epochs", "1", "--device", "cpu"]
-CELL = {"dataset": "cifar10", "loss": "ce", "trigger": "local", "seed": 0}
-
-
-def make_node(path: Path) -> str:
-    """A character device (a copy of /dev/null's numbers) when root, else a FIFO."""
-    if os.geteuid() == 0:
-        try:
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-            return "character device"
-        except OSError:
-            pass
-    try:
-        os.mkfifo(path)
-    except (OSError, AttributeError):
-        pytest.skip("cannot make a device node or a FIFO here")
-    return "FIFO"
-
-
-def make_table_store(path: Path) -> Path:
-    """A valid store holding one finished, tagged table6/ci run (no training needed)."""
-    with ResultsStore(path) as store:
-        store.tag_run("r0", "table6", "ci", CELL)
-        store.start_run("r0", {"dataset": "fashion-mnist", "loss": "ce", "trigger": "local",
-                               "seed": 0, "epochs": 1}, {})
-        store.record_epoch("r0", 1, {"clean_acc": 0.5, "asr": 0.25})
-        store.finish_run("r0", {"clean_acc": 0.5, "asr": 0.25})
-    return path
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, str]]:
-    """Every entry's mode and, for regular files, content hash (nodes are never opened)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        mode = os.lstat(p).st_mode
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if stat.S_ISREG(mode) else ""
-        out[str(p.relative_to(root))] = (mode, digest)
-    return out
+SYNTH = TINY_DATA
+TRAIN = TINY_TRAIN
 
 
 def _store(tmp: Path) -> None:
@@ -122,12 +88,9 @@ def test_never_replaces_a_non_regular_file(tmp_path: Path, name: str, args: list
     nodes = {k for k, (mode, _) in before.items() if not stat.S_ISREG(mode)
              and not stat.S_ISDIR(mode)}
     assert nodes
-    result = CliRunner().invoke(cli, [a.replace("{tmp}", str(tmp_path)) for a in args])
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert "Traceback" not in result.output
-    assert any(w in lines[0] for w in ("device", "FIFO")), lines[0]
+    result = invoke(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    line = assert_cli_error(result)
+    assert any(w in line for w in ("device", "FIFO")), line
     assert snapshot(tmp_path) == before, f"{name}: files changed"
 
 
@@ -140,19 +103,19 @@ def test_sweep_run_folder_of_a_real_run_id_is_checked(tmp_path: Path) -> None:
     (tmp_path / "runs" / spec.run_id).mkdir(parents=True)
     make_node(tmp_path / "runs" / spec.run_id / "checkpoint.pt")
     before = snapshot(tmp_path)
-    result = CliRunner().invoke(cli, ["sweep", "table6", "--preset", "ci", "--only",
-                                      "loss=ce,trigger=local,seed=0", "--db",
-                                      f"{tmp_path}/r.db", "--device", "cpu"])
+    result = invoke("sweep", "table6", "--preset", "ci", "--only",
+                    "loss=ce,trigger=local,seed=0", "--db",
+                    f"{tmp_path}/r.db", "--device", "cpu")
     assert result.exit_code == 2, result.output
     assert "checkpoint.pt" in result.output
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.usefixtures("table_store")
 def test_table_out_dash_prints_and_writes_nothing(tmp_path: Path) -> None:
-    make_table_store(tmp_path / "r.db")
     before = snapshot(tmp_path)
-    result = CliRunner().invoke(cli, ["table", "table6", "--preset", "ci", "--db",
-                                      f"{tmp_path}/r.db", "--format", "csv", "--out", "-"])
+    result = invoke("table", "table6", "--preset", "ci", "--db",
+                    f"{tmp_path}/r.db", "--format", "csv", "--out", "-")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("row,") or "," in result.output.splitlines()[0]
     assert "wrote" not in result.output
@@ -168,7 +131,7 @@ def test_table_out_dash_prints_and_writes_nothing(tmp_path: Path) -> None:
 def test_empty_output_path_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        args: list[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, args)
+    result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert "empty path" in result.output
     assert list(tmp_path.iterdir()) == []

@@ -10,27 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
 from dal_backdoor.cli.poison import preview_grid
 from dal_backdoor.data import create_dataset
 from dal_backdoor.data.poison import PoisonManifest, poison
+from tests.helpers import invoke, one_error_line
 from triggers import create_trigger
 
 SYNTH = ["--dataset", "synthetic", "--dataset-param", "num_samples=300"]
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = invoke(*args)
     return result.exit_code, result.output
-
-
-def one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
 
 
 def synthetic() -> object:
@@ -59,7 +51,8 @@ def test_local_writes_manifest_and_preview(tmp_path: Path) -> None:
     from PIL import Image
 
     with Image.open(out / "preview.png") as img:
-        assert img.format == "PNG" and img.mode == "RGB"
+        assert img.format == "PNG"
+        assert img.mode == "RGB"
         # 8 tiles of 32 x 4 = 128 pixels with 2-pixel gaps; 3 rows
         assert img.size == (8 * 128 + 9 * 2, 3 * 128 + 4 * 2)
 
@@ -72,11 +65,13 @@ def test_global_with_parameters(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["trigger"] == {"name": "global", "image_size": [32, 32], "channels": 3,
                                "amplitude": 32 / 255, "seed": 9, "border": 2}
-    assert data["num_poison"] == 5 and data["target_class"] == 7
+    assert data["num_poison"] == 5
+    assert data["target_class"] == 7
     ds = synthetic()
     images, labels = PoisonManifest.from_dict(data).apply(ds.images, ds.labels)
     assert int((labels != ds.labels).sum()) == 5
-    assert "amplitude" in text and "|difference| x" in text
+    assert "amplitude" in text
+    assert "|difference| x" in text
 
 
 @pytest.mark.parametrize(
@@ -155,9 +150,11 @@ def test_preview_grid_rows() -> None:
         y, x = gap + row * (128 + gap), gap + col * (128 + gap)
         return torch.from_numpy(grid[y:y + 128:zoom, x:x + 128:zoom, 0].copy())
 
-    assert torch.equal(tile(0, 1), clean[1, 0]) and torch.equal(tile(1, 2), poisoned[2, 0])
+    assert torch.equal(tile(0, 1), clean[1, 0])
+    assert torch.equal(tile(1, 2), poisoned[2, 0])
     diff = tile(2, 0)
-    assert int(diff[2, 3]) == 255 and int(diff.sum()) == 255
+    assert int(diff[2, 3]) == 255
+    assert int(diff.sum()) == 255
     assert int(grid[0, 0, 0]) == 128  # grey gap
 
 
@@ -217,15 +214,18 @@ def test_sig_preview_is_clean_label_and_wanet_noise_mode(tmp_path: Path) -> None
     assert code == 0, text
     assert "threat model: clean-label (poisons drawn from the target class" in text
     manifest = PoisonManifest.load(tmp_path / "sig" / "manifest.json")
-    assert manifest.clean_label and manifest.original_labels == (7, 7, 7)
+    assert manifest.clean_label
+    assert manifest.original_labels == (7, 7, 7)
     code, text = run("poison", *SYNTH, "--trigger", "wanet", "--num-poison", "3",
                      "--cross-ratio", "2", "--out", str(tmp_path / "wanet"))
     assert code == 0, text
-    assert "threat model: dirty-label" in text and "noise mode: 6 further images" in text
+    assert "threat model: dirty-label" in text
+    assert "noise mode: 6 further images" in text
     manifest = PoisonManifest.load(tmp_path / "wanet" / "manifest.json")
     assert len(manifest.cross_indices) == 6
     ds = synthetic()
     manifest.apply(ds.images, ds.labels)  # re-creates the noise samples and checks them
     code, text = run("poison", *SYNTH, "--trigger", "local", "--cross-ratio", "2", "--out",
                      str(tmp_path / "local"))
-    assert code == 2 and "cross_ratio=2 needs a trigger with a noise mode" in text
+    assert code == 2
+    assert "cross_ratio=2 needs a trigger with a noise mode" in text

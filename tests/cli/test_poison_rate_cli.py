@@ -60,12 +60,15 @@ def test_a_rate_trains_the_count_and_has_its_run_id(tmp_path: Path) -> None:
 
 def test_rate_and_count_exclude_each_other(tmp_path: Path) -> None:
     code, output, out = train(tmp_path, "both", "--num-poison", "5", "--poison-rate", "0.1")
-    assert code == 2 and not out.exists()
+    assert code == 2
+    assert not out.exists()
     lines = [line for line in output.splitlines() if line.strip()]
     assert lines == ["Error: --num-poison 5 and --poison-rate 0.1 exclude each other; allowed: "
                      "one of them"]
     code, output, _ = train(tmp_path, "bad", "--poison-rate", "1.5")
-    assert code == 2 and "poison_rate=1.5" in output and "Traceback" not in output
+    assert code == 2
+    assert "poison_rate=1.5" in output
+    assert "Traceback" not in output
 
 
 def test_default_count_on_a_small_subset_is_warned(tmp_path: Path,

@@ -56,4 +56,5 @@ def test_on_a_terminal_the_bars_are_kept() -> None:
     console = Console(file=out, force_terminal=True, width=200)
     assert not RunProgress(console).headless
     run_progress(console)
-    assert "epochs" in out.getvalue() and "epoch 3/150  loss" not in out.getvalue()
+    assert "epochs" in out.getvalue()
+    assert "epoch 3/150  loss" not in out.getvalue()

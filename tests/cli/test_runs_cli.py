@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from dal_backdoor.cli import cli
 from dal_backdoor.store import ResultsStore
+from tests import helpers
+from tests.helpers import output_lines, write_foreign_db, write_garbage_db
 
 PROV = {"git_commit": "0123abcd", "versions": {"torch": "2.3.0", "cuda": "12.1"},
         "device_name": "NVIDIA H100 80GB HBM3", "host": "gpu-node-7"}
@@ -38,12 +38,8 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, ["runs", *args])
-
-
-def lines_of(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.strip()]
+def invoke(*args: str) -> Result:
+    return helpers.invoke("runs", *args)
 
 
 def cells(line: str) -> list[str]:
@@ -56,14 +52,14 @@ def test_lists_all_runs(db: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "3 run(s) in" in out
-    row1 = next(line for line in lines_of(out) if line.lstrip().startswith("aaaa1111"))
+    row1 = next(line for line in output_lines(out) if line.lstrip().startswith("aaaa1111"))
     assert row1.split() == ["aaaa1111", "cifar10", "dal", "local", "-", "0", "3/150",
                             "finished", "93.12", "0.42", *row1.split()[10:12], "H100", "80GB",
                             "HBM3"]
-    row2 = next(line for line in lines_of(out) if line.lstrip().startswith("cccc3333"))
+    row2 = next(line for line in output_lines(out) if line.lstrip().startswith("cccc3333"))
     assert row2.split()[:10] == ["cccc3333", "cifar10", "gce", "global", "symmetric", "0.4",
                                  "1", "1/150", "failed", "-"]
-    row3 = next(line for line in lines_of(out) if line.lstrip().startswith("aaaa9999"))
+    row3 = next(line for line in output_lines(out) if line.lstrip().startswith("aaaa9999"))
     assert row3.split()[:10] == ["aaaa9999", "-", "ce", "-", "-", "-", "-/-", "running", "-",
                                  "-"]
 
@@ -73,9 +69,11 @@ def test_status_filter_and_env_default(db: Path, monkeypatch: pytest.MonkeyPatch
     result = invoke("--status", "failed")
     assert result.exit_code == 0, result.output
     assert "1 failed run(s)" in result.output
-    assert "cccc3333" in result.output and "aaaa1111" not in result.output
+    assert "cccc3333" in result.output
+    assert "aaaa1111" not in result.output
     result = invoke("--status", "running")
-    assert "aaaa9999" in result.output and "cccc3333" not in result.output
+    assert "aaaa9999" in result.output
+    assert "cccc3333" not in result.output
 
 
 def test_run_details(db: Path) -> None:
@@ -87,9 +85,9 @@ def test_run_details(db: Path) -> None:
     for text in ("dataset", "cifar10", "target_class", "0123abcd", "gpu-node-7",
                  "version torch", "2.3.0", "93.12%", "0.42%", "90.00%"):
         assert text in out, text
-    header = next(line for line in lines_of(out) if "train_loss" in line)
+    header = next(line for line in output_lines(out) if "train_loss" in line)
     assert cells(header) == ["epoch", "train_loss", "clean_acc", "asr", "q"]
-    rows = [cells(line) for line in lines_of(out)]
+    rows = [cells(line) for line in output_lines(out)]
     epoch_rows = [row for row in rows if len(row) == 5 and row[0] in {"1", "2", "3"}]
     assert epoch_rows == [["1", "1.5000", "60.00%", "12.50%", "0.85"],
                           ["2", "0.7500", "70.00%", "25.00%", "0.85"],
@@ -115,7 +113,7 @@ def test_failed_run_details_show_error(db: Path) -> None:
 def test_bad_run_arguments(db: Path, args: tuple[str, ...], message: str) -> None:
     result = invoke("--db", str(db), *args)
     assert result.exit_code == 2
-    assert len(lines_of(result.output)) == 1
+    assert len(output_lines(result.output)) == 1
     assert message in result.output
 
 
@@ -131,26 +129,22 @@ def test_missing_db_is_one_line_exit_2(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
     result = invoke("--db", str(missing))
     assert result.exit_code == 2
-    lines = lines_of(result.output)
+    lines = output_lines(result.output)
     assert len(lines) == 1
-    assert "no results store at" in lines[0] and "nope.db" in result.output
+    assert "no results store at" in lines[0]
+    assert "nope.db" in result.output
     assert "Traceback" not in result.output
     assert not missing.exists()
 
 
 def test_bad_files_are_one_line_exit_2(tmp_path: Path) -> None:
-    garbage = tmp_path / "garbage.db"
-    garbage.write_bytes(b"this is not a database" * 100)
-    foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE users (id INTEGER)")
-    conn.commit()
-    conn.close()
+    garbage = write_garbage_db(tmp_path / "garbage.db", b"this is not a database")
+    foreign = write_foreign_db(tmp_path / "foreign.db", "users (id INTEGER)")
     for path, message in ((garbage, "not an SQLite database"),
                           (foreign, "another application")):
         result = invoke("--db", str(path))
         assert result.exit_code == 2, result.output
-        assert len(lines_of(result.output)) == 1
+        assert len(output_lines(result.output)) == 1
         assert message in result.output
         assert "Traceback" not in result.output
 
@@ -171,7 +165,9 @@ def test_value_formatting() -> None:
     assert fmt_value("asr", None) == "-"
     assert fmt_value("augment", True) == "true"
     assert fmt_value("trigger_params", {"size": 3}) == '{"size": 3}'
-    assert fmt_pct(0.5) == "50.00" and fmt_pct(None) == "-" and fmt_pct("x") == "-"
+    assert fmt_pct(0.5) == "50.00"
+    assert fmt_pct(None) == "-"
+    assert fmt_pct("x") == "-"
     assert fmt_noise({"noise_kind": "asymmetric", "noise_rate": 0.4}) == "asymmetric 0.4"
     assert fmt_noise({"noise_kind": "none", "noise_rate": 0.0}) == "-"
     assert fmt_device("NVIDIA H100 80GB HBM3") == "H100 80GB HBM3"
@@ -193,15 +189,19 @@ def test_a_killed_run_is_shown_as_interrupted_with_how_to_resume(tmp_path: Path)
         s.start_run("live1111live1111", config("dal", "local", 0), here, pid=os.getpid())
     result = invoke("--db", str(path))
     assert result.exit_code == 0, result.output
-    status = {cells(line)[0]: cells(line)[7] for line in lines_of(result.output)
+    status = {cells(line)[0]: cells(line)[7] for line in output_lines(result.output)
               if line.strip().startswith(("dead", "live"))}
     assert status == {"dead0000": "interrupted", "live1111": "running"}
     text = " ".join(result.output.split())
-    assert "--resume (same --out DIR)" in text and "`dal-backdoor sweep` command again" in text
+    assert "--resume (same --out DIR)" in text
+    assert "`dal-backdoor sweep` command again" in text
     only = invoke("--db", str(path), "--status", "interrupted")
-    assert "dead0000" in only.output and "live1111" not in only.output
+    assert "dead0000" in only.output
+    assert "live1111" not in only.output
     running = invoke("--db", str(path), "--status", "running")
-    assert "live1111" in running.output and "dead0000" not in running.output
+    assert "live1111" in running.output
+    assert "dead0000" not in running.output
     detail = invoke("--db", str(path), "--run", "dead0000")
-    assert "interrupted" in detail.output and "--resume" in detail.output
+    assert "interrupted" in detail.output
+    assert "--resume" in detail.output
     assert "--resume" not in invoke("--db", str(path), "--run", "live1111").output

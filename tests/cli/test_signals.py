@@ -18,22 +18,28 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from dal_backdoor.checkpoint import load_checkpoint
-from dal_backdoor.cli import cli, translate_error
+from dal_backdoor.cli import translate_error
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.store import ResultsStore
-from tests.cli.test_nonregular_outputs import make_table_store, snapshot
+from tests.helpers import (
+    TINY_DATA,
+    TINY_TRAIN,
+    assert_cli_error,
+    cli_env,
+    execute_sql,
+    invoke,
+    make_table_store,
+    snapshot,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-TRAIN = ["train", "--dataset", "synthetic", "--dataset-param", "num_samples=200",
-         "--dataset-param", "image_size=16", "--width", "4", "--epochs", "5000",
-         "--no-augment", "--device", "cpu"]
+TRAIN = ["train", *TINY_DATA, "--width", "4", "--epochs", "5000", "--no-augment",
+         "--device", "cpu"]
 
 
 def _interrupt_training(tmp: Path, signum: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = cli_env(OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "dal_backdoor", *TRAIN, "--out",
                              str(tmp / "run"), "--db", str(tmp / "r.db")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -47,6 +53,7 @@ def _interrupt_training(tmp: Path, signum: int) -> subprocess.CompletedProcess[s
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # trains in a subprocess until the signal
 @pytest.mark.parametrize(("signum", "name", "code"), [(signal.SIGTERM, "SIGTERM", 143),
                                                       (signal.SIGINT, "SIGINT", 130)])
 def test_train_stops_on_a_signal_and_says_how_to_resume(tmp_path: Path, signum: int,
@@ -56,7 +63,8 @@ def test_train_stops_on_a_signal_and_says_how_to_resume(tmp_path: Path, signum: 
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"Error: interrupted by {name};")
-    assert "--resume" in lines[0] and str(tmp_path / "run") in lines[0]
+    assert "--resume" in lines[0]
+    assert str(tmp_path / "run") in lines[0]
     assert "Traceback" not in done.stderr
     with ResultsStore(tmp_path / "r.db", readonly=True) as store:
         (record,) = store.list_runs()
@@ -75,27 +83,27 @@ def _read_commands(db: Path) -> list[list[str]]:
             ["table", "table6", "--preset", "ci", "--db", str(db), "--format", "md"]]
 
 
-def test_reading_a_store_creates_nothing_beside_it(tmp_path: Path) -> None:
-    db = make_table_store(tmp_path / "r.db")
+def test_reading_a_store_creates_nothing_beside_it(tmp_path: Path, table_store: Path) -> None:
+    db = table_store
     before = snapshot(tmp_path)
     for args in _read_commands(db):
-        result = CliRunner().invoke(cli, args)
+        result = invoke(*args)
         assert result.exit_code == 0, result.output
         assert snapshot(tmp_path) == before, args  # no -wal, no -shm
 
 
-def test_reading_a_store_while_a_writer_holds_it_open(tmp_path: Path) -> None:
-    db = make_table_store(tmp_path / "r.db")
+def test_reading_a_store_while_a_writer_holds_it_open(table_store: Path) -> None:
+    db = table_store
     with ResultsStore(db) as writer:  # a sweep in progress: WAL has uncommitted-to-main data
         writer.record_epoch("r0", 2, {"clean_acc": 0.75})
         assert Path(f"{db}-wal").exists()
-        result = CliRunner().invoke(cli, ["runs", "--db", str(db), "--run", "r0"])
+        result = invoke("runs", "--db", str(db), "--run", "r0")
         assert result.exit_code == 0, result.output
         assert "75.00%" in result.output  # the WAL's content is read too
 
 
 @pytest.fixture
-def readonly_dir(tmp_path: Path):  # noqa: ANN201
+def readonly_dir(tmp_path: Path):
     """A folder on a read-only file system (a read-only bind mount when root, else a folder
     without write permission)."""
     src, ro = tmp_path / "src", tmp_path / "ro"
@@ -142,7 +150,7 @@ def test_store_on_read_only_media_is_readable(readonly_dir: tuple[Path, Path],
     _make_readonly(src)
     before = snapshot(ro)
     for args in _read_commands(ro / "r.db"):
-        result = CliRunner().invoke(cli, args)
+        result = invoke(*args)
         assert result.exit_code == 0, (args, result.output)
         assert "Error" not in result.output
     assert snapshot(ro) == before
@@ -154,13 +162,8 @@ def test_writing_to_a_store_on_read_only_media_is_one_line(
     make_table_store(src / "r.db")
     _make_readonly(src)
     before = snapshot(ro)
-    result = CliRunner().invoke(cli, ["train", "--dataset", "synthetic", "--dataset-param",
-                                      "num_samples=200", "--dataset-param", "image_size=16",
-                                      "--width", "4", "--epochs", "1", "--device", "cpu",
-                                      "--out", str(ro / "run"), "--db", str(ro / "r.db")])
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    result = invoke(*TINY_TRAIN, "--out", str(ro / "run"), "--db", str(ro / "r.db"))
+    assert_cli_error(result)
     assert snapshot(ro) == before
 
 
@@ -187,29 +190,22 @@ def test_translate_error(exc: Exception, code: int, text: str) -> None:
 
 def test_unexpected_errors_are_one_line_and_verbose_shows_the_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
         raise TypeError("a bug")
 
     monkeypatch.delenv("DAL_BACKDOOR_DEBUG", raising=False)
     monkeypatch.setattr("dal_backdoor.store.ResultsStore", broken)
     monkeypatch.setenv("DAL_BACKDOOR_DB", __file__)  # exists, so the command opens it
-    result = CliRunner().invoke(cli, ["runs"])
+    result = invoke("runs")
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: unexpected TypeError: a bug (a bug; run with -v "
                                      "for the traceback)")
-    result = CliRunner().invoke(cli, ["-v", "runs"])
+    result = invoke("-v", "runs")
     assert isinstance(result.exception, TypeError)  # the real exception, with its traceback
 
 
-def test_corrupt_store_rows_are_one_line_naming_the_store(tmp_path: Path) -> None:
-    db = make_table_store(tmp_path / "r.db")
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE runs SET config = '{not json'")
-    conn.commit()
-    conn.close()
+def test_corrupt_store_rows_are_one_line_naming_the_store(table_store: Path) -> None:
+    db = execute_sql(table_store, "UPDATE runs SET config = '{not json'")
     for args in _read_commands(db):
-        result = CliRunner().invoke(cli, args)
-        lines = [line for line in result.output.splitlines() if line.strip()]
-        assert result.exit_code == 2, result.output
-        assert len(lines) == 1, result.output
-        assert f"results store {db} holds invalid JSON" in lines[0]
+        line = assert_cli_error(invoke(*args))
+        assert f"results store {db} holds invalid JSON" in line

@@ -46,5 +46,6 @@ def test_on_a_terminal_the_live_view_is_kept(monkeypatch: pytest.MonkeyPatch) ->
     replay(monkeypatch, Console(file=out, force_terminal=True, width=200))
     text = out.getvalue()
     assert "1/2 finished (0 already done), 1 failed" in text
-    assert "done cifar10/ce/local/seed0" in text and "[bold]" not in text
+    assert "done cifar10/ce/local/seed0" in text
+    assert "[bold]" not in text
     assert "sweep: 2 runs" not in text

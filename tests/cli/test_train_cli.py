@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
-from click.testing import CliRunner
 
-from dal_backdoor.cli import cli
+from tests.helpers import cli_env, invoke
+
+pytestmark = pytest.mark.slow  # trains through the CLI and in subprocesses
 
 ARGS = ["--dataset", "synthetic", "--dataset-param", "num_samples=300", "--dataset-param",
         "image_size=16", "--width", "4", "--epochs", "3", "--batch-size", "64", "--lr", "0.05",
@@ -17,41 +18,43 @@ ARGS = ["--dataset", "synthetic", "--dataset-param", "num_samples=300", "--datas
 
 
 def test_train_evaluate_runs_through_clirunner(tmp_path: Path) -> None:
-    runner = CliRunner()
     out, db = tmp_path / "run", tmp_path / "r.db"
-    result = runner.invoke(cli, ["train", *ARGS, "--loss", "dal", "--out", str(out),
-                                 "--db", str(db)])
+    result = invoke("train", *ARGS, "--loss", "dal", "--out", str(out),
+                    "--db", str(db))
     assert result.exit_code == 0, result.output
-    assert "attack success rate" in result.output and "wrote" in result.output
+    assert "attack success rate" in result.output
+    assert "wrote" in result.output
     epoch_lines = [x for x in result.output.splitlines() if x.startswith("epoch ")]
     assert [x.split("  ")[0] for x in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all(" clean acc " in x and " ASR " in x and x.endswith("s") for x in epoch_lines)
     metrics = json.loads((out / "metrics.json").read_text())["final"]
 
-    result = runner.invoke(cli, ["evaluate", str(out), "--device", "cpu"])
+    result = invoke("evaluate", str(out), "--device", "cpu")
     assert result.exit_code == 0, result.output
     expected = f"{metrics['clean_correct']}/{metrics['clean_total']}"
     assert expected in result.output
     assert f"{metrics['asr_hits']}/{metrics['asr_total']}" in result.output
 
-    result = runner.invoke(cli, ["evaluate", str(out), "--device", "cpu", "--trigger", "none"])
-    assert result.exit_code == 0 and "ASR" not in result.output
+    result = invoke("evaluate", str(out), "--device", "cpu", "--trigger", "none")
+    assert result.exit_code == 0
+    assert "ASR" not in result.output
 
-    result = runner.invoke(cli, ["runs", "--db", str(db)])
-    assert result.exit_code == 0 and "finished" in result.output and "3/3" in result.output
+    result = invoke("runs", "--db", str(db))
+    assert result.exit_code == 0
+    assert "finished" in result.output
+    assert "3/3" in result.output
 
-    again = runner.invoke(cli, ["train", *ARGS, "--loss", "dal", "--out", str(out),
-                                "--db", str(db)])
-    assert again.exit_code == 0 and "already finished" in again.output
+    again = invoke("train", *ARGS, "--loss", "dal", "--out", str(out),
+                   "--db", str(db))
+    assert again.exit_code == 0
+    assert "already finished" in again.output
 
 
 def test_sigkilled_train_resumes_to_identical_weights(tmp_path: Path) -> None:
     """A `dal-backdoor train` subprocess killed during its 2nd checkpoint write (write #4:
     config, manifest, checkpoint 1, checkpoint 2) resumes to the uninterrupted result."""
     def train(out: Path, *extra: str, crash: str | None = None) -> int:
-        env = {k: v for k, v in os.environ.items() if k != "DAL_BACKDOOR_CRASH_AT"}
-        if crash:
-            env["DAL_BACKDOOR_CRASH_AT"] = crash
+        env = cli_env(DAL_BACKDOOR_CRASH_AT=crash) if crash else cli_env()
         cmd = [sys.executable, "-m", "dal_backdoor", "train", *ARGS, "--loss", "ce",
                "--out", str(out), "--db", str(tmp_path / f"{out.name}.db"), *extra]
         return subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode

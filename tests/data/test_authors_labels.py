@@ -34,7 +34,8 @@ def _npy(values: np.ndarray) -> bytes:
 
 def test_sixteen_files_at_the_pinned_commit() -> None:
     names = authors_label_names()
-    assert len(names) == 16 and names[0] == "symmetric/cifar10_20"
+    assert len(names) == 16
+    assert names[0] == "symmetric/cifar10_20"
     assert names[-1] == "instance/cifar100_40"
     assert authors_label_url("asymmetric/cifar100_40") == PREFIX + "asymmetric/cifar100_40.npy"
     assert authors_label_path("/d", "asymmetric", "cifar100", 0.4) == Path(
@@ -67,7 +68,9 @@ def test_download_writes_the_authors_files_and_keeps_valid_ones(tmp_path: Path,
     calls: list[str] = []
     monkeypatch.setattr(authors_labels, "fetch_url", _serve_reference(calls))
     done = download_authors_labels(tmp_path)
-    assert len(done) == 16 and all(downloaded for _, downloaded in done) and len(calls) == 16
+    assert len(done) == 16
+    assert all(downloaded for _, downloaded in done)
+    assert len(calls) == 16
     for path, _ in done:
         name = path.relative_to(tmp_path / "dal-labels").as_posix()
         source = reference_file(f"dal-authors-labels/{name}")
@@ -87,7 +90,7 @@ def test_offline_is_one_clear_error_and_writes_nothing(tmp_path: Path,
     import urllib.error
     import urllib.request
 
-    def offline(url: str, timeout: float = 0) -> bytes:
+    def offline(*_args: object, **_kwargs: object) -> bytes:
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
@@ -95,7 +98,8 @@ def test_offline_is_one_clear_error_and_writes_nothing(tmp_path: Path,
         fetch_url(PREFIX + "symmetric/cifar10_20.npy")
     message = str(err.value)
     assert message.startswith(f"cannot download {PREFIX}symmetric/cifar10_20.npy: [Errno -3]")
-    assert "offline?" in message and "\n" not in message
+    assert "offline?" in message
+    assert "\n" not in message
     with pytest.raises(DataNotFoundError):
         download_authors_labels(tmp_path)
     assert not (tmp_path / "dal-labels").exists() or not list((tmp_path / "dal-labels").rglob(
@@ -104,7 +108,7 @@ def test_offline_is_one_clear_error_and_writes_nothing(tmp_path: Path,
 
 def test_a_bad_download_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a .npy array"):
-        download_authors_labels(tmp_path, ["symmetric/cifar10_20"], fetch=lambda url: b"<html>")
+        download_authors_labels(tmp_path, ["symmetric/cifar10_20"], fetch=lambda _url: b"<html>")
     assert not (tmp_path / "dal-labels" / "symmetric" / "cifar10_20.npy").exists()
     with pytest.raises(ConfigError, match=r"unknown authors' label file 'symmetric/mnist_20'"):
-        download_authors_labels(tmp_path, ["symmetric/mnist_20"], fetch=lambda url: b"")
+        download_authors_labels(tmp_path, ["symmetric/mnist_20"], fetch=lambda _url: b"")

@@ -59,7 +59,8 @@ def test_cifar10_reads_the_batches(tmp_path: Path, protocol: int) -> None:
         ds = create_dataset("cifar10", tmp_path, train=train)
         assert ds.name == "cifar10"
         assert ds.images.shape == (len(fake[split].labels), 3, 32, 32)
-        assert ds.images.dtype == torch.uint8 and ds.images.is_contiguous()
+        assert ds.images.dtype == torch.uint8
+        assert ds.images.is_contiguous()
         assert torch.equal(ds.images, fake[split].images)
         assert torch.equal(ds.labels, fake[split].labels)
         assert ds.labels.dtype == torch.int64
@@ -76,7 +77,8 @@ def test_cifar100_reads_fine_and_coarse_labels(tmp_path: Path) -> None:
     assert torch.equal(ds.labels, fake["train"].labels)
     assert torch.equal(ds.coarse_labels, fake["train"].coarse_labels)
     assert torch.equal(ds.coarse_labels, torch.tensor(CIFAR100_FINE_TO_COARSE)[ds.labels])
-    assert ds.classes[:3] == ("fine0", "fine1", "fine2") and ds.num_classes == 100
+    assert ds.classes[:3] == ("fine0", "fine1", "fine2")
+    assert ds.num_classes == 100
     assert (ds.mean, ds.std) == (CIFAR100_MEAN, CIFAR100_STD)
     test = create_dataset("cifar100", tmp_path, train=False)
     assert torch.equal(test.labels, fake["test"].labels)
@@ -96,7 +98,8 @@ def test_cifar_missing_is_one_clear_error(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "\n" not in msg
     assert f"{tmp_path / 'cifar-10-batches-py'}/ lacks data_batch_1" in msg
-    assert "--download" in msg and "cifar-10-python.tar.gz" in msg
+    assert "--download" in msg
+    assert "cifar-10-python.tar.gz" in msg
 
 
 def test_cifar_missing_meta_only(tmp_path: Path) -> None:
@@ -183,9 +186,8 @@ def test_cifar_download_goes_through_torchvision(
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("sub", [".", "FashionMNIST/raw"])
-def test_fashion_mnist_reads_idx(
-    tmp_path: Path, no_system_fmnist: Path, compress: bool, sub: str
-) -> None:
+@pytest.mark.usefixtures("no_system_fmnist")
+def test_fashion_mnist_reads_idx(tmp_path: Path, compress: bool, sub: str) -> None:
     fake = write_fake_fashion_mnist(tmp_path / sub, n_train=23, n_test=11, compress=compress)
     for split, train in (("train", True), ("test", False)):
         ds = create_dataset("fashion-mnist", tmp_path, train=train)
@@ -194,7 +196,8 @@ def test_fashion_mnist_reads_idx(
         assert torch.equal(ds.images, fake[split].images)
         assert torch.equal(ds.labels, fake[split].labels)
         assert ds.classes == FASHION_MNIST_CLASSES
-        assert ds.mean == (0.2860,) and ds.std == (0.3530,)
+        assert ds.mean == (0.2860,)
+        assert ds.std == (0.3530,)
 
 
 def test_fashion_mnist_debian_fallback(tmp_path: Path, no_system_fmnist: Path) -> None:
@@ -216,13 +219,14 @@ def test_fashion_mnist_missing(tmp_path: Path, no_system_fmnist: Path) -> None:
         create_dataset("fashion-mnist", tmp_path, train=True)
     msg = str(err.value)
     assert "no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]" in msg
-    assert str(tmp_path / "FashionMNIST" / "raw") in msg and str(no_system_fmnist) in msg
-    assert "--download" in msg and "apt-get install dataset-fashion-mnist" in msg
+    assert str(tmp_path / "FashionMNIST" / "raw") in msg
+    assert str(no_system_fmnist) in msg
+    assert "--download" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg
 
 
-def test_fashion_mnist_download(
-    tmp_path: Path, no_system_fmnist: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("no_system_fmnist")
+def test_fashion_mnist_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision.datasets as tvd
 
     calls = []
@@ -235,7 +239,8 @@ def test_fashion_mnist_download(
 
     monkeypatch.setattr(tvd, "FashionMNIST", FakeFMNIST)
     ds = create_dataset("fashion-mnist", tmp_path, train=True, download=True)
-    assert calls == [(str(tmp_path), True, True)] and len(ds) == 6
+    assert calls == [(str(tmp_path), True, True)]
+    assert len(ds) == 6
 
 
 def _write_fmnist_with(tmp_path: Path, images: bytes | None = None,
@@ -264,9 +269,9 @@ def _write_fmnist_with(tmp_path: Path, images: bytes | None = None,
     ids=["labels-magic", "short-magic", "truncated-data", "truncated-header", "count-mismatch",
          "label-range", "truncated-gzip"],
 )
+@pytest.mark.usefixtures("no_system_fmnist")
 def test_fashion_mnist_corrupt(
-    tmp_path: Path, no_system_fmnist: Path, images: bytes | None, labels: bytes | None,
-    message: str,
+    tmp_path: Path, images: bytes | None, labels: bytes | None, message: str
 ) -> None:
     _write_fmnist_with(tmp_path, images, labels)
     with pytest.raises(ConfigError) as err:
@@ -294,10 +299,12 @@ def _spectrum(images: torch.Tensor) -> torch.Tensor:
 def test_synthetic_shapes_and_defaults() -> None:
     ds = create_dataset("synthetic", "unused", train=False, num_samples=50, num_classes=5,
                         image_size=28, channels=1, seed=3)
-    assert ds.images.shape == (50, 1, 28, 28) and ds.images.dtype == torch.uint8
+    assert ds.images.shape == (50, 1, 28, 28)
+    assert ds.images.dtype == torch.uint8
     assert ds.classes == ("class0", "class1", "class2", "class3", "class4")
     assert torch.equal(torch.bincount(ds.labels), torch.full((5,), 10))  # balanced
-    assert ds.mean == (0.5,) and ds.std == (0.16,)
+    assert ds.mean == (0.5,)
+    assert ds.std == (0.16,)
     assert len(create_dataset("synthetic", "unused", train=False)) == 2000
 
 
@@ -306,7 +313,8 @@ def test_synthetic_deterministic_and_seeded() -> None:
     b = create_dataset("synthetic", "x", train=True, num_samples=200, seed=1)
     c = create_dataset("synthetic", "x", train=True, num_samples=200, seed=2)
     test = create_dataset("synthetic", "x", train=False, num_samples=200, seed=1)
-    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert torch.equal(a.images, b.images)
+    assert torch.equal(a.labels, b.labels)
     assert not torch.equal(a.images, c.images)
     assert not torch.equal(a.images, test.images)
 
@@ -379,7 +387,9 @@ def test_subset_takes_rows_in_order() -> None:
     assert torch.equal(sub.images, ds.images[[5, 0, 7]])
     assert sub.labels.tolist() == [2, 0, 1]
     assert sub.coarse_labels.tolist() == [1, 0, 1]
-    assert sub.images.is_contiguous() and sub.classes == ds.classes and len(sub) == 3
+    assert sub.images.is_contiguous()
+    assert sub.classes == ds.classes
+    assert len(sub) == 3
 
 
 def test_subset_out_of_range() -> None:
@@ -399,7 +409,8 @@ def test_dataset_validation() -> None:
 def test_stratified_subset_is_balanced_sorted_and_seeded() -> None:
     labels = torch.arange(1000) % 10
     idx = stratified_subset_indices(labels, 55, seed=0)
-    assert idx.numel() == 55 and torch.equal(idx, torch.sort(idx).values)
+    assert idx.numel() == 55
+    assert torch.equal(idx, torch.sort(idx).values)
     assert idx.unique().numel() == 55
     counts = torch.bincount(labels[idx], minlength=10)
     assert sorted(counts.tolist()) == [5] * 5 + [6] * 5

@@ -40,7 +40,9 @@ def test_every_index_exactly_once_per_epoch() -> None:
     for _ in range(2):
         seen = []
         for x, y, idx in loader:
-            assert x.dtype == torch.float32 and y.dtype == torch.int64 and idx.dtype == torch.int64
+            assert x.dtype == torch.float32
+            assert y.dtype == torch.int64
+            assert idx.dtype == torch.int64
             assert x.device.type == y.device.type == idx.device.type == "cpu"
             assert torch.equal(y, labels[idx])
             seen.append(idx)
@@ -106,7 +108,8 @@ def test_crop_and_flip_geometry_is_exact() -> None:
         if flip[i]:
             ref = ref.flip(-1)
         assert torch.equal(out[i], ref), i
-    assert int(dy.min()) == 0 and int(dy.max()) == 8  # zero padding reached on both sides
+    assert int(dy.min()) == 0
+    assert int(dy.max()) == 8  # zero padding reached on both sides
     assert bool((out[dy == 0][:, :, :4] == 0).all())
 
 

@@ -65,12 +65,15 @@ def test_transition_matrix_closed_form() -> None:
 def test_record_fields() -> None:
     labels = balanced(1000)
     r = make_noisy_labels(labels, "symmetric", 0.3, 10, seed=0)
-    assert r.kind == "symmetric" and r.nominal_rate == 0.3
-    assert r.labels.dtype == torch.int64 and r.flipped.dtype == torch.bool
+    assert r.kind == "symmetric"
+    assert r.nominal_rate == 0.3
+    assert r.labels.dtype == torch.int64
+    assert r.flipped.dtype == torch.bool
     assert torch.equal(r.flipped, r.labels != labels)
     assert torch.equal(r.clean_labels, labels)
     assert r.actual_rate == float(r.flipped.double().mean())
-    assert r.num_flipped == int(r.flipped.sum()) and r.num_classes == 10
+    assert r.num_flipped == int(r.flipped.sum())
+    assert r.num_classes == 10
     assert torch.equal(r.transition_matrix, transition_matrix(labels, r.labels, 10))
 
 
@@ -118,7 +121,8 @@ def test_cifar10_asymmetric_rates_and_swap() -> None:
     for fixed in (0, 1, 6, 7, 8):
         assert float(m[fixed, fixed]) == 1.0
     cats, dogs = labels == 3, labels == 5
-    assert set(r.labels[cats].tolist()) == {3, 5} and set(r.labels[dogs].tolist()) == {3, 5}
+    assert set(r.labels[cats].tolist()) == {3, 5}
+    assert set(r.labels[dogs].tolist()) == {3, 5}
 
 
 def test_cat_dog_is_a_simultaneous_swap() -> None:
@@ -234,13 +238,15 @@ def test_instance_float_images_used_as_given() -> None:
     x = torch.randn(100, 6, generator=torch.Generator().manual_seed(0))
     a = make_noisy_labels(labels, "instance", 0.4, 4, seed=1, images=x)
     b = make_noisy_labels(labels, "instance", 0.4, 4, seed=1, images=x * 2)
-    assert a.actual_rate > 0 and not torch.equal(a.labels, b.labels)
+    assert a.actual_rate > 0
+    assert not torch.equal(a.labels, b.labels)
 
 
 def test_instance_rate_zero_is_clean() -> None:
     labels = balanced(100)
     r = make_noisy_labels(labels, "instance", 0.0, 10, seed=0, images=images_for(100))
-    assert r.actual_rate == 0.0 and r.expected_rate == 0.0
+    assert r.actual_rate == 0.0
+    assert r.expected_rate == 0.0
 
 
 def test_instance_needs_images() -> None:
@@ -266,7 +272,8 @@ def test_seeded(kind: str) -> None:
 def test_none_is_identity() -> None:
     labels = balanced(50)
     r = make_noisy_labels(labels, "none", 0.0, 10, seed=0)
-    assert torch.equal(r.labels, labels) and r.actual_rate == 0.0
+    assert torch.equal(r.labels, labels)
+    assert r.actual_rate == 0.0
     assert torch.equal(r.transition_matrix, torch.eye(10, dtype=torch.float64))
     with pytest.raises(ConfigError, match="noise kind 'none' needs rate 0, got 0.2"):
         make_noisy_labels(labels, "none", 0.2, 10, seed=0)
@@ -287,13 +294,15 @@ def test_cifar_n_reads_the_key(cifar_n: tuple, key: str) -> None:
     r = make_noisy_labels(labels, "cifar-n", 0.0, 10, seed=0, cifar_n_path=path,
                           cifar_n_key=key)
     assert torch.equal(r.labels, table[key])
-    assert r.actual_rate == pytest.approx(0.3) and r.expected_rate is None
+    assert r.actual_rate == pytest.approx(0.3)
+    assert r.expected_rate is None
 
 
 def test_cifar_n_defaults_and_ignores_rate(cifar_n: tuple) -> None:
     path, labels, table = cifar_n
     r = make_noisy_labels(labels, "cifar-n", 0.7, 10, seed=3, cifar_n_path=str(path))
-    assert torch.equal(r.labels, table["worse_label"]) and r.nominal_rate == 0.7
+    assert torch.equal(r.labels, table["worse_label"])
+    assert r.nominal_rate == 0.7
 
 
 def test_cifar_n_legacy_numpy_file(tmp_path: Path) -> None:
@@ -408,7 +417,8 @@ def test_file_noise_reads_the_labels_and_measures_the_rate(tmp_path: Path) -> No
     noisy[:130] = (noisy[:130] + 3) % 10  # 130 flips, 13 per class
     path = _save(tmp_path / "labels.npy", noisy.numpy().astype(np.int32))
     r = make_noisy_labels(clean, "file", 0.4, 10, seed=0, labels_path=path)
-    assert torch.equal(r.labels, noisy) and r.labels.dtype == torch.int64
+    assert torch.equal(r.labels, noisy)
+    assert r.labels.dtype == torch.int64
     assert (r.num_flipped, r.actual_rate, r.expected_rate) == (130, 0.13, None)
     assert r.transition_matrix[0, 3].item() == pytest.approx(13 / 100)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -432,7 +442,8 @@ def test_file_noise_errors_are_one_line(tmp_path: Path, values: np.ndarray,
     path = _save(tmp_path / "bad.npy", values)
     with pytest.raises(ConfigError) as err:
         make_noisy_labels(balanced(1000), "file", 0.2, 10, seed=0, labels_path=path)
-    assert message in str(err.value) and "\n" not in str(err.value)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_file_noise_missing_unreadable_or_changed_file(tmp_path: Path) -> None:
@@ -479,7 +490,8 @@ def test_legacy_runs_draw_their_noise_from_the_training_seed() -> None:
     train = _split()
     cfg = resolve_config(dataset="synthetic", device="cpu", noise_kind="symmetric",
                          noise_rate=0.4, noise_seed=None)
-    assert noise_seed(None, 77) == 77 and noise_seed(5, 77) == 5
+    assert noise_seed(None, 77) == 77
+    assert noise_seed(5, 77) == 5
     legacy = noisy_labels_for_run(cfg, train, legacy_seed=77)
     direct = make_noisy_labels(train.labels, "symmetric", 0.4, 10, seed=77)
     assert torch.equal(legacy.labels, direct.labels)
@@ -540,8 +552,10 @@ def _authors(name: str, num_classes: int | None = None) -> torch.Tensor:
 def test_authors_files_load_as_50000_labels(name: str) -> None:
     k = 100 if "cifar100" in name else 10
     labels = _authors(name)
-    assert labels.shape == (50_000,) and labels.dtype == torch.int64
-    assert int(labels.min()) == 0 and int(labels.max()) == k - 1
+    assert labels.shape == (50_000,)
+    assert labels.dtype == torch.int64
+    assert int(labels.min()) == 0
+    assert int(labels.max()) == k - 1
     if name in AUTHORS_CIFAR10_COUNTS:
         assert torch.bincount(labels, minlength=k).tolist() == AUTHORS_CIFAR10_COUNTS[name]
 
@@ -576,7 +590,8 @@ def test_authors_files_on_a_class_sorted_fake_split() -> None:
         path = reference_file(f"dal-authors-labels/{name}.npy")
         r = make_noisy_labels(fake, "file", 0.0, 10, seed=0, labels_path=path)
         flips[name] = r.num_flipped
-        assert r.actual_rate == r.num_flipped / 50_000 and r.expected_rate is None
+        assert r.actual_rate == r.num_flipped / 50_000
+        assert r.expected_rate is None
         assert torch.allclose(r.transition_matrix.sum(dim=1), torch.ones(10, dtype=torch.float64))
     assert flips == {"symmetric/cifar10_20": 44995, "symmetric/cifar10_80": 44931,
                      "asymmetric/cifar10_20": 44993, "instance/cifar10_40": 44989}
@@ -620,7 +635,8 @@ def test_estimated_flip_rates_of_the_authors_cifar10_files() -> None:
     """
     estimate = _estimated_true_cifar10_labels()
     counts = torch.bincount(estimate, minlength=10)
-    assert int(counts.min()) >= 4800 and int(counts.max()) <= 5200  # true: 5,000 each
+    assert int(counts.min()) >= 4800
+    assert int(counts.max()) <= 5200  # true: 5,000 each
     expected = {"symmetric": 0.9, "asymmetric": 0.5, "instance": 1.0}
     for name in (n for n in AUTHORS_FILES if "cifar10_" in n):
         kind, rate = name.split("/")[0], int(name.rsplit("_", 1)[1]) / 100

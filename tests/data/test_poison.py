@@ -39,7 +39,8 @@ def test_exact_count_relabelled_and_never_from_target() -> None:
     out_images, out_labels, m = poison(images, labels, local(), num_poison=20, target_class=7,
                                        seed=0)
     idx = torch.tensor(m.indices)
-    assert len(m.indices) == m.num_poison == 20 and m.num_samples == N
+    assert len(m.indices) == m.num_poison == 20
+    assert m.num_samples == N
     assert list(m.indices) == sorted(set(m.indices))
     assert all(labels[i] != 7 for i in m.indices)
     assert m.original_labels == tuple(labels[idx].tolist())
@@ -52,14 +53,17 @@ def test_exact_count_relabelled_and_never_from_target() -> None:
     assert torch.equal(out_images[idx], local().apply_uint8(images[idx]))
     assert bool((out_images[idx][:, :, 3:6, 3:6] == torch.tensor(
         [[255, 0, 255], [0, 255, 0], [255, 0, 255]], dtype=torch.uint8)).all())
-    assert m.target_class == 7 and m.seed == 0 and m.trigger == local().describe()
+    assert m.target_class == 7
+    assert m.seed == 0
+    assert m.trigger == local().describe()
 
 
 def test_inputs_are_not_modified() -> None:
     images, labels = data()
     i0, l0 = images.clone(), labels.clone()
     out_images, out_labels, _ = poison(images, labels, local(), num_poison=10)
-    assert torch.equal(images, i0) and torch.equal(labels, l0)
+    assert torch.equal(images, i0)
+    assert torch.equal(labels, l0)
     assert out_images.data_ptr() != images.data_ptr()
     assert out_labels.data_ptr() != labels.data_ptr()
 
@@ -85,7 +89,8 @@ def test_selection_is_uniform_over_the_eligible_pool() -> None:
     assert int(counts[~eligible].sum()) == 0
     assert int(counts.sum()) == seeds * k
     # each eligible index: Binomial(1080, 1/6), mean 180, sd 12.2; allow about 5 sd
-    assert int(counts[eligible].min()) > 120 and int(counts[eligible].max()) < 240
+    assert int(counts[eligible].min()) > 120
+    assert int(counts[eligible].max()) < 240
     expected = seeds * k / 54
     chi2 = float((((counts[eligible] - expected) ** 2) / expected).sum())
     assert chi2 < 110  # 53 degrees of freedom: P(chi2 > 110) < 1e-5
@@ -94,9 +99,12 @@ def test_selection_is_uniform_over_the_eligible_pool() -> None:
 def test_num_poison_zero_is_an_empty_manifest() -> None:
     images, labels = data()
     out_images, out_labels, m = poison(images, labels, local(), num_poison=0)
-    assert torch.equal(out_images, images) and torch.equal(out_labels, labels)
+    assert torch.equal(out_images, images)
+    assert torch.equal(out_labels, labels)
     assert out_images.data_ptr() != images.data_ptr()
-    assert m.indices == () and m.original_labels == () and m.num_poison == 0
+    assert m.indices == ()
+    assert m.original_labels == ()
+    assert m.num_poison == 0
     assert m.sha256 == hashlib.sha256(b"uint8 0x3x8x8\n").hexdigest()
     assert PoisonManifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
     assert not bool(poison_mask(N, m).any())
@@ -105,7 +113,8 @@ def test_num_poison_zero_is_an_empty_manifest() -> None:
 def test_whole_eligible_pool() -> None:
     images, labels = data()
     _, out_labels, m = poison(images, labels, local(), num_poison=54)
-    assert bool((out_labels == 7).all()) and len(m.indices) == 54
+    assert bool((out_labels == 7).all())
+    assert len(m.indices) == 54
 
 
 def test_sha256_definition() -> None:
@@ -127,11 +136,14 @@ def test_manifest_json_round_trip_recreates_the_poisoned_set(trigger: str,
     m.save(tmp_path / "m" / "manifest.json")
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["manifest.json"]
     loaded = PoisonManifest.load(tmp_path / "m" / "manifest.json")
-    assert loaded == m and loaded.make_trigger() == trig
+    assert loaded == m
+    assert loaded.make_trigger() == trig
     again_images, again_labels = loaded.apply(images, labels)
-    assert torch.equal(again_images, out_images) and torch.equal(again_labels, out_labels)
+    assert torch.equal(again_images, out_images)
+    assert torch.equal(again_labels, out_labels)
     mask = poison_mask(N, loaded)
-    assert mask.dtype == torch.bool and int(mask.sum()) == 12
+    assert mask.dtype == torch.bool
+    assert int(mask.sum()) == 12
     assert torch.nonzero(mask).flatten().tolist() == list(m.indices)
 
 
@@ -162,7 +174,8 @@ def test_stamp_is_the_whole_batch_uint8() -> None:
     images, _ = data()
     trig = create_trigger("global", S, C, border=1)
     out = stamp(images, trig)
-    assert out.dtype == torch.uint8 and torch.equal(out, trig.apply_uint8(images))
+    assert out.dtype == torch.uint8
+    assert torch.equal(out, trig.apply_uint8(images))
     with pytest.raises(ConfigError, match="stamp needs uint8 images, got torch.float32"):
         stamp(images.float(), trig)
 
@@ -183,7 +196,8 @@ def test_errors(kwargs: dict, message: str) -> None:
     images, labels = data()
     with pytest.raises(ConfigError) as info:
         poison(images, labels, local(), **kwargs)
-    assert message in str(info.value) and "\n" not in str(info.value)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_trigger_and_tensor_mismatches() -> None:
@@ -249,7 +263,8 @@ def test_clean_label_poisons_come_from_the_target_class_and_keep_their_labels() 
     sig = create_trigger("sig", S, C)
     out_images, out_labels, m = poison(images, labels, sig, num_poison=4, target_class=7,
                                        seed=0)
-    assert m.clean_label and m.label_mode == "clean"
+    assert m.clean_label
+    assert m.label_mode == "clean"
     eligible = torch.tensor([7, 17, 27, 37, 47, 57])
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(0))
     assert list(m.indices) == eligible[perm[:4]].sort().values.tolist()
@@ -265,7 +280,8 @@ def test_clean_label_poisons_come_from_the_target_class_and_keep_their_labels() 
         poison(images, labels, sig, num_poison=7, target_class=7)
     # the threat model can be forced either way
     _, dirty_labels, d = poison(images, labels, sig, num_poison=4, seed=0, clean_label=False)
-    assert not d.clean_label and all(v != 7 for v in d.original_labels)
+    assert not d.clean_label
+    assert all(v != 7 for v in d.original_labels)
     assert bool((dirty_labels[torch.tensor(d.indices)] == 7).all())
 
 
@@ -275,20 +291,25 @@ def test_dirty_label_path_is_unchanged() -> None:
     eligible = torch.nonzero(labels != 7).flatten()
     perm = torch.randperm(54, generator=torch.Generator().manual_seed(0))
     assert list(m.indices) == eligible[perm[:5]].sort().values.tolist()
-    assert not m.clean_label and m.label_mode == "dirty" and m.cross_indices == ()
-    assert m.to_dict()["label_mode"] == "dirty" and "cross_indices" not in m.to_dict()
+    assert not m.clean_label
+    assert m.label_mode == "dirty"
+    assert m.cross_indices == ()
+    assert m.to_dict()["label_mode"] == "dirty"
+    assert "cross_indices" not in m.to_dict()
 
 
 def test_manifest_round_trip_keeps_the_threat_model_and_old_manifests_load() -> None:
     images, labels = data()
     _, _, m = poison(images, labels, create_trigger("sig", S, C), num_poison=3)
     back = PoisonManifest.from_dict(json.loads(json.dumps(m.to_dict())))
-    assert back == m and back.clean_label
+    assert back == m
+    assert back.clean_label
     assert torch.equal(back.apply(images, labels)[0], poison(images, labels,
                        create_trigger("sig", S, C), num_poison=3)[0])
     _, _, d = poison(images, labels, local(), num_poison=3)
     old = {k: v for k, v in d.to_dict().items() if k != "label_mode"}  # written before the field
-    assert PoisonManifest.from_dict(old) == d and not PoisonManifest.from_dict(old).clean_label
+    assert PoisonManifest.from_dict(old) == d
+    assert not PoisonManifest.from_dict(old).clean_label
     with pytest.raises(ConfigError, match="label_mode 'both' is not allowed; allowed: dirty, "
                                           "clean"):
         PoisonManifest.from_dict({**m.to_dict(), "label_mode": "both"})
@@ -302,7 +323,8 @@ def test_wanet_noise_mode_adds_cross_samples_that_keep_their_labels() -> None:
     wanet = create_trigger("wanet", S, C)
     out_images, out_labels, m = poison(images, labels, wanet, num_poison=5, seed=1,
                                        cross_ratio=2, cross_seed=9)
-    assert len(m.cross_indices) == 10 and m.cross_seed == 9
+    assert len(m.cross_indices) == 10
+    assert m.cross_seed == 9
     assert not set(m.cross_indices) & set(m.indices)
     gen = torch.Generator().manual_seed(9)
     pool = torch.tensor([i for i in range(N) if i not in m.indices])

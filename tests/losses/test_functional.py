@@ -247,7 +247,8 @@ def test_extreme_logits_and_half_precision_stay_finite(name: str, dtype: torch.d
     loss.backward()
     assert loss.dtype == torch.float32  # upcast, computed in float32
     assert torch.isfinite(loss)
-    assert logits.grad is not None and torch.all(torch.isfinite(logits.grad))
+    assert logits.grad is not None
+    assert torch.all(torch.isfinite(logits.grad))
 
 
 def test_float64_stays_float64_and_half_matches_float32() -> None:

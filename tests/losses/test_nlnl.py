@@ -19,7 +19,8 @@ def test_complementary_labels_never_equal_target_and_cover_the_rest() -> None:
     assert labels.shape == (2000, 6)
     assert labels.dtype == torch.int64
     assert not torch.any(labels == targets[:, None])
-    assert labels.min() >= 0 and labels.max() <= 3
+    assert labels.min() >= 0
+    assert labels.max() <= 3
     for y in range(4):
         drawn = labels[targets == y].flatten()
         counts = torch.bincount(drawn, minlength=4)

@@ -42,7 +42,8 @@ def test_round_trip_every_loss(name: str) -> None:
     logits, targets = data()
     logits.requires_grad_(True)
     value = loss(logits, targets)
-    assert value.shape == () and torch.isfinite(value)
+    assert value.shape == ()
+    assert torch.isfinite(value)
     value.backward()
     assert torch.all(torch.isfinite(logits.grad))
 
@@ -172,13 +173,16 @@ def test_set_epoch_validation() -> None:
     dal = create_loss("dal", 10, total_epochs=10)
     with pytest.raises(ConfigError, match=r"epoch t=11 is not in \[1, 10\]"):
         dal.set_epoch(11)
-    assert dal.epoch == 1 and dal.current_values()["q"] == pytest.approx(0.87)  # unchanged
+    assert dal.epoch == 1
+    assert dal.current_values()["q"] == pytest.approx(0.87)  # unchanged
 
 
 def test_loss_info_describes_every_parameter() -> None:
     for name in list_losses():
         info = loss_info(name)
-        assert info.name == name and info.formula and info.reference
+        assert info.name == name
+        assert info.formula
+        assert info.reference
         for spec in info.params:
             assert spec.meaning
             assert spec.validate(spec.default) == spec.default

@@ -37,7 +37,8 @@ def test_png_rgb_and_grey(tmp_path: Path) -> None:
     Image.fromarray(ramp(4, 5)).save(path)
     loaded = load_pattern_file(path)
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert loaded.pattern.shape == (3, 4, 5) and loaded.pattern.dtype == torch.float64
+    assert loaded.pattern.shape == (3, 4, 5)
+    assert loaded.pattern.dtype == torch.float64
     assert loaded.pattern[0, 3, 0].item() == 30 / 255
     assert loaded.pattern[1, 0, 4].item() == 40 / 255
     assert loaded.pattern[2, 2, 2].item() == 200 / 255
@@ -68,7 +69,7 @@ def test_npy_and_npz_layouts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: None, "does not exist or is not a file"),
+        (lambda _p: None, "does not exist or is not a file"),
         (lambda p: p.with_suffix(".npy").write_bytes(b"not numpy"), "is not a readable .npy file"),
         (lambda p: p.with_suffix(".png").write_bytes(b"\x89PNG broken"),
          "is not a readable image"),
@@ -97,7 +98,9 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, make, message: str) -> No
     with pytest.raises(ConfigError) as info:
         load_pattern_file(path)
     text = str(info.value)
-    assert message in text and "\n" not in text and repr(str(path)) in text
+    assert message in text
+    assert "\n" not in text
+    assert repr(str(path)) in text
 
 
 def test_channels_luminance_and_fit() -> None:
@@ -113,7 +116,9 @@ def test_channels_luminance_and_fit() -> None:
     assert torch.equal(fit_pattern(p, 4, 3, "auto", "p"), p[:, 1:5, 1:4])
     assert torch.equal(fit_pattern(p, 6, 6, "exact", "p"), p)
     up = fit_pattern(p, 12, 12, "auto", "p")
-    assert up.shape == (1, 12, 12) and float(up.min()) >= 0 and float(up.max()) <= 1
+    assert up.shape == (1, 12, 12)
+    assert float(up.min()) >= 0
+    assert float(up.max()) <= 1
     # bilinear, align_corners=False: output pixel (0, 1) samples input position (-0.25, 0.25)
     # -> clamped row 0, columns 0 and 1 weighted 3/4 and 1/4
     assert up[0, 0, 1].item() == pytest.approx((0.75 * 0 + 0.25 * 1) / 35, abs=1e-15)
@@ -135,7 +140,8 @@ def test_additive_trigger_stamps_the_file(tmp_path: Path) -> None:
     out = trig.apply(torch.full((1, 3, 32, 32), 0.25))[0]
     assert out[0, 2 + 5, 2].item() == np.float32(0.25) + np.float32(A32 * np.float32(50 / 255))
     assert out[2, 10, 10].item() == np.float32(0.25) + np.float32(A32 * np.float32(200 / 255))
-    assert bool((out[:, :2] == 0.25).all()) and bool((out[:, :, 30:] == 0.25).all())
+    assert bool((out[:, :2] == 0.25).all())
+    assert bool((out[:, :, 30:] == 0.25).all())
     assert trigger_from_description(trig.describe()) == trig
     grey = create_trigger("additive", 28, 1, pattern_file=str(path), fit="crop", border=2)
     assert grey.pattern().shape == (1, 24, 24)
@@ -168,7 +174,7 @@ def test_sha256_enters_the_run_id_and_a_changed_file_is_refused(tmp_path: Path) 
         create_trigger("additive", 32, 3, **cfg.trigger_params)
     with pytest.raises(ConfigError, match="changed"):
         resolve_pattern_params(cfg.trigger_params)
+    np.save(path, np.full((28, 28), 2.0))
     with pytest.raises(ConfigError, match="has values in"):
-        np.save(path, np.full((28, 28), 2.0))
         resolve_config(dataset="synthetic", trigger="additive", trigger_params=params,
                        device="cpu")

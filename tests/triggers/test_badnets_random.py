@@ -27,7 +27,8 @@ def test_patch_pixels_exactly_and_nothing_else() -> None:
     images = torch.full((5, 3, 20, 24), 0.5)
     out = trig.apply(images)
     for i, (top, left) in enumerate(trig.positions(5).tolist()):
-        assert 0 <= top <= 17 and 0 <= left <= 21
+        assert 0 <= top <= 17
+        assert 0 <= left <= 21
         assert torch.equal(out[i, :, top:top + 3, left:left + 3], CHECKER.expand(3, 3, 3))
         rest = out[i].clone()
         rest[:, top:top + 3, left:left + 3] = 0.5
@@ -40,7 +41,8 @@ def test_uint8_and_parameters() -> None:
     trig = create_trigger("badnets-random", 8, 1, size=2, pattern="white", seed=3)
     u = torch.zeros(3, 1, 8, 8, dtype=torch.uint8)
     out = trig.apply_uint8(u)
-    assert out.dtype == torch.uint8 and int(out.sum()) == 3 * 4 * 255
+    assert out.dtype == torch.uint8
+    assert int(out.sum()) == 3 * 4 * 255
     for i, (top, left) in enumerate(trig.positions(3).tolist()):
         assert bool((out[i, 0, top:top + 2, left:left + 2] == 255).all())
     assert trig.apply_uint8(u[:0]).shape == (0, 1, 8, 8)

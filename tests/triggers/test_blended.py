@@ -45,7 +45,8 @@ def test_blend_exact_values_and_test_alpha() -> None:
     k = trig.key().double()
     assert torch.allclose(trig.apply(x), 0.8 * x + 0.2 * k, atol=1e-7)
     strong = create_trigger("blended", 32, 3, alpha="1/10", test_alpha=0.3)
-    assert strong.alpha == 0.1 and strong.for_evaluation().alpha == 0.3
+    assert strong.alpha == 0.1
+    assert strong.for_evaluation().alpha == 0.3
     assert torch.allclose(strong.for_evaluation().apply(x), 0.7 * x + 0.3 * k, atol=1e-7)
     assert torch.allclose(strong.apply(x), 0.9 * x + 0.1 * k, atol=1e-7)
     assert trig.for_evaluation() is trig
@@ -63,7 +64,8 @@ def test_key_file_png_and_resize(tmp_path: Path) -> None:
     assert trig.describe()["pattern_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert torch.equal(trig.key(), torch.from_numpy(img.transpose(2, 0, 1) / 255).float())
     out = trig.apply(torch.zeros(1, 3, 8, 8))[0]
-    assert out[0, 0, 0].item() == 0.5 and out[2, 7, 7].item() == f32(f32(0.5) * f32(100 / 255))
+    assert out[0, 0, 0].item() == 0.5
+    assert out[2, 7, 7].item() == f32(f32(0.5) * f32(100 / 255))
     grey = create_trigger("blended", 16, 1, pattern_file=str(path))  # resized, luminance
     assert grey.key().shape == (1, 16, 16)
     assert grey.key()[0, 0, 0].item() == pytest.approx(0.299, abs=1e-7)

@@ -42,13 +42,15 @@ def test_on_mid_grey_the_change_is_the_pattern() -> None:
     assert float(delta.abs().max()) == pytest.approx(AMP, abs=1e-12)  # max |delta| == amplitude
     assert abs(float(delta[..., 1:19, 1:23].mean())) < 1e-12  # zero mean over the interior
     # same pattern on every channel
-    assert torch.equal(delta[0, 0], delta[0, 1]) and torch.equal(delta[0, 0], delta[0, 2])
+    assert torch.equal(delta[0, 0], delta[0, 1])
+    assert torch.equal(delta[0, 0], delta[0, 2])
     assert torch.allclose(delta[0, 0, 1:19, 1:23], AMP * trig.pattern(), atol=1e-12)
 
 
 def test_pattern_is_not_trivial() -> None:
     p = grating_pattern(28, 28, seed=0)
-    assert p.shape == (28, 28) and p.dtype == torch.float64
+    assert p.shape == (28, 28)
+    assert p.dtype == torch.float64
     assert float(p.abs().max()) == 1.0
     assert abs(float(p.mean())) < 1e-12
     assert 0.2 < float(p.std()) < 0.7
@@ -67,8 +69,10 @@ def test_clipping_at_zero_and_one() -> None:
     ones = trig.apply(torch.ones(1, 1, 16, 16))[0, 0]
     assert torch.equal(zeros, delta.clamp(min=0))
     assert torch.equal(ones, (1 + delta).clamp(max=1))
-    assert float(zeros.min()) == 0.0 and float(ones.max()) == 1.0
-    assert bool((delta < 0).any()) and bool((delta > 0).any())
+    assert float(zeros.min()) == 0.0
+    assert float(ones.max()) == 1.0
+    assert bool((delta < 0).any())
+    assert bool((delta > 0).any())
 
 
 def test_deterministic_across_instances_calls_and_dtypes() -> None:
@@ -76,7 +80,8 @@ def test_deterministic_across_instances_calls_and_dtypes() -> None:
     assert torch.equal(a.pattern(), b.pattern())
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     first = a.apply(images)
-    assert torch.equal(first, a.apply(images)) and torch.equal(first, b.apply(images))
+    assert torch.equal(first, a.apply(images))
+    assert torch.equal(first, b.apply(images))
     assert torch.equal(a.delta("cpu", torch.float64)[0, 0, 2:30, 2:30],
                        a.amplitude * a.pattern())
 
@@ -104,7 +109,8 @@ def test_delta_is_cached_per_device_and_dtype() -> None:
     d32 = trig.delta("cpu", torch.float32)
     assert trig.delta(torch.device("cpu"), torch.float32) is d32
     d16 = trig.delta("cpu", torch.float16)
-    assert d16 is not d32 and d16.dtype == torch.float16
+    assert d16 is not d32
+    assert d16.dtype == torch.float16
     out = trig.apply(torch.full((2, 1, 8, 8), 0.5, dtype=torch.float16))
     assert out.dtype == torch.float16
 
@@ -117,7 +123,8 @@ def test_uint8_path_agrees_with_float_path() -> None:
     out = trig.apply_uint8(images)
     assert torch.equal(out, expected)
     diff = (out.to(torch.int16) - images.to(torch.int16)).abs()
-    assert int(diff.max()) <= 64 and int(diff[..., :2, :].max()) == 0
+    assert int(diff.max()) <= 64
+    assert int(diff[..., :2, :].max()) == 0
 
 
 def test_inputs_are_not_modified() -> None:
@@ -126,13 +133,15 @@ def test_inputs_are_not_modified() -> None:
     u = torch.full((1, 3, 8, 8), 128, dtype=torch.uint8)
     trig.apply(f)
     trig.apply_uint8(u)
-    assert bool((f == 0.5).all()) and bool((u == 128).all())
+    assert bool((f == 0.5).all())
+    assert bool((u == 128).all())
 
 
 def test_parameters() -> None:
     trig = create_trigger("global", 32, 3, amplitude="32/255", seed=7, border=0)
     assert isinstance(trig, GlobalPatternTrigger)
-    assert trig.describe()["amplitude"] == 32 / 255 and DEFAULT_AMPLITUDE == AMP
+    assert trig.describe()["amplitude"] == 32 / 255
+    assert DEFAULT_AMPLITUDE == AMP
     out = trig.apply(torch.full((1, 3, 32, 32), 0.5, dtype=torch.float64))
     assert float((out - 0.5).abs().max()) == pytest.approx(32 / 255, abs=1e-12)
     assert bool((out[..., 0, :] != 0.5).any())  # border 0: the edge changes too
@@ -158,7 +167,8 @@ def test_bad_parameters(params: dict, message: str) -> None:
 def test_grating_is_the_legacy_global_trigger_under_its_own_name() -> None:
     # Stored runs with trigger="global" computed the grating: the name must keep stamping it.
     legacy, grating = create_trigger("global", 32, 3), create_trigger("grating", 32, 3)
-    assert type(grating).__name__ == "GratingTrigger" and isinstance(legacy, type(grating))
+    assert type(grating).__name__ == "GratingTrigger"
+    assert isinstance(legacy, type(grating))
     assert legacy.describe() == {**grating.describe(), "name": "global"}
     images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     assert torch.equal(legacy.apply(images), grating.apply(images))

@@ -41,8 +41,10 @@ def test_uint8_path_is_exact_and_leaves_other_pixels() -> None:
     assert out.dtype == torch.uint8
     assert torch.equal(out[:, 0, 23:26, 25:28], (255 * CHECKER).to(torch.uint8).expand(5, 3, 3))
     changed = (out != images).any(dim=(0, 1))
-    assert not changed[:23].any() and not changed[26:].any()
-    assert not changed[:, :25].any() and not changed[:, 28:].any()
+    assert not changed[:23].any()
+    assert not changed[26:].any()
+    assert not changed[:, :25].any()
+    assert not changed[:, 28:].any()
 
 
 def test_float_and_uint8_paths_agree_exactly() -> None:
@@ -59,8 +61,10 @@ def test_inputs_are_not_modified() -> None:
     u = rand_uint8((2, 3, 8, 8))
     f0, u0 = f.clone(), u.clone()
     out_f, out_u = trig.apply(f), trig.apply_uint8(u)
-    assert torch.equal(f, f0) and torch.equal(u, u0)
-    assert out_f.data_ptr() != f.data_ptr() and out_u.data_ptr() != u.data_ptr()
+    assert torch.equal(f, f0)
+    assert torch.equal(u, u0)
+    assert out_f.data_ptr() != f.data_ptr()
+    assert out_u.data_ptr() != u.data_ptr()
     # and the trigger's own cached patch survives repeated use
     assert torch.equal(trig.apply(f)[:, :, 3:6, 3:6], CHECKER.expand(2, 3, 3, 3))
 
@@ -69,8 +73,11 @@ def test_dtype_and_device_are_kept() -> None:
     trig = create_trigger("local", 8, 2)
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
         out = trig.apply(torch.full((1, 2, 8, 8), 0.5, dtype=dtype))
-        assert out.dtype == dtype and out.device.type == "cpu"
-        assert out[0, 1, 3, 3] == 1 and out[0, 1, 3, 4] == 0 and out[0, 1, 0, 0] == 0.5
+        assert out.dtype == dtype
+        assert out.device.type == "cpu"
+        assert out[0, 1, 3, 3] == 1
+        assert out[0, 1, 3, 4] == 0
+        assert out[0, 1, 0, 0] == 0.5
 
 
 def test_size_margin_and_explicit_position() -> None:

@@ -49,7 +49,9 @@ def test_builtin_triggers_are_listed_in_declaration_order() -> None:
 @pytest.mark.parametrize("name", PLAIN)
 def test_info_lists_every_parameter_with_default_and_meaning(name: str) -> None:
     info = trigger_info(name)
-    assert info.name == name and info.summary and "\n" not in info.summary
+    assert info.name == name
+    assert info.summary
+    assert "\n" not in info.summary
     clean_label = name == "sig"
     assert info.threat_model.startswith("clean-label: " if clean_label else "dirty-label: ")
     assert [p.name for p in info.params] == EXPECTED_PARAMS[name]
@@ -67,7 +69,8 @@ def test_describe_round_trips_through_json(name: str) -> None:
     trig = create_trigger(name, (24, 20), channels, **NON_DEFAULT[name])
     text = json.dumps(trig.describe())
     again = trigger_from_description(json.loads(text))
-    assert again == trig and type(again) is type(trig)
+    assert again == trig
+    assert type(again) is type(trig)
     assert again.describe() == trig.describe()
     assert create_trigger(**json.loads(text)) == trig
     images = torch.rand(3, channels, 24, 20, generator=torch.Generator().manual_seed(0))
@@ -101,7 +104,8 @@ def test_cuda_and_cpu_stamp_identically(name: str) -> None:
     f = u.to(torch.float32) / 255
     out_u = trig.apply_uint8(u.cuda())
     out_f = trig.apply(f.cuda())
-    assert out_u.device.type == "cuda" and out_f.device.type == "cuda"
+    assert out_u.device.type == "cuda"
+    assert out_f.device.type == "cuda"
     if name == "wanet":  # grid_sample's CUDA and CPU kernels may round differently
         diff = (out_u.cpu().to(torch.int16) - trig.apply_uint8(u).to(torch.int16)).abs()
         assert int(diff.max()) <= 1
@@ -179,7 +183,8 @@ def test_a_trigger_class_must_match_its_declaration() -> None:
     class Broken(Trigger):
         name = "test-broken"
 
-        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:
+        # gain is the undeclared parameter the check must catch
+        def __init__(self, image_size: int, channels: int, gain: float = 1.0) -> None:  # noqa: ARG002
             super().__init__(image_size, channels)
 
     with pytest.raises(RuntimeError, match=r"info params \[\] != Broken.__init__ parameters "
@@ -188,4 +193,5 @@ def test_a_trigger_class_must_match_its_declaration() -> None:
     with pytest.raises(RuntimeError, match=r"Broken.name is 'test-broken'"):
         TRIGGERS.register("other", TriggerInfo("other", "x", (TriggerParam("gain", 1, "g"),)))(
             Broken)
-    assert "test-broken" not in list_triggers() and "other" not in list_triggers()
+    assert "test-broken" not in list_triggers()
+    assert "other" not in list_triggers()

@@ -19,7 +19,8 @@ def test_signal_exact_values() -> None:
     assert trig.describe() == {"name": "sig", "image_size": [32, 32], "channels": 3,
                                "delta": D, "frequency": 6.0}
     v = trig.signal()
-    assert v.shape == (32,) and v.dtype == torch.float32
+    assert v.shape == (32,)
+    assert v.dtype == torch.float32
     # 2 pi j 6 / 32 at j = 4 is 3 pi / 2: sin = -1; at j = 0: 0; at j = 16: 6 pi -> ~0
     assert v[0].item() == 0.0
     assert v[4].item() == float(np.float32(-D))
@@ -33,11 +34,13 @@ def test_signal_exact_values() -> None:
 def test_clipping_parameters_and_threat_model() -> None:
     trig = create_trigger("sig", (4, 8), 1, delta="40/255", frequency=2)
     v = trig.signal()  # 2 periods over 8 columns: 0, +d, 0, -d, ...
-    assert v[1].item() == float(np.float32(40 / 255)) and v[3].item() == -v[1].item()
+    assert v[1].item() == float(np.float32(40 / 255))
+    assert v[3].item() == -v[1].item()
     assert bool((trig.apply(torch.zeros(1, 1, 4, 8))[0, 0, :, 3] == 0).all())
     assert bool((trig.apply(torch.ones(1, 1, 4, 8))[0, 0, :, 1] == 1).all())
     info = trigger_info("sig").threat_model
-    assert info.startswith("clean-label") and "target class" in info
+    assert info.startswith("clean-label")
+    assert "target class" in info
     with pytest.raises(ConfigError, match="sig trigger frequency=0 is not in"):
         create_trigger("sig", 32, 3, frequency=0)
     with pytest.raises(ConfigError, match="sig trigger delta=2 is not in"):

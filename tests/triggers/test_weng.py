@@ -54,14 +54,16 @@ def test_shipped_asset_is_the_authors_pattern_with_provenance() -> None:
         "cifar10/triggers64.npz", "triggers", 0)
     assert meta["transform"].startswith("t = 1 - stored")
     t = weng_pattern()
-    assert t.dtype == np.float32 and t.shape == (1, 32, 32, 3)
+    assert t.dtype == np.float32
+    assert t.shape == (1, 32, 32, 3)
     # hard-coded values of t (HWC), so this fails without the reference copy too
     assert float(t[0, 3, 20, 1]) == 0.22924554347991943
     assert float(t[0, 15, 10, 0]) == 0.6103318929672241
     assert float(t[0, 0, 25, 1]) == 0.15046709775924683
     assert hashlib.sha256(t.tobytes()).hexdigest() == (
         "18632936d273aa29b8ba7ee427571679f70c097a9557fc6a1fe52600fe1b5d51")
-    assert float(t.min()) == 0.0 and float(t.max()) == 1.0
+    assert float(t.min()) == 0.0
+    assert float(t.max()) == 1.0
     assert not np.array_equal(t[..., 0], t[..., 1])  # colourful: the channels differ
 
 
@@ -111,7 +113,8 @@ def test_stamp_hard_coded_values_border_and_statistics() -> None:
     # the reference README: mean of the stamped pattern about 28.9/255, L2 about 9.3
     assert zero.mean().item() * 255 == pytest.approx(28.88277780095232, abs=1e-9)
     assert zero.norm().item() == pytest.approx(9.3124923115383, abs=1e-9)
-    assert float(zero.min()) == 0.0 and float(zero.max()) == pytest.approx(64 / 255, abs=1e-7)
+    assert float(zero.min()) == 0.0
+    assert float(zero.max()) == pytest.approx(64 / 255, abs=1e-7)
 
 
 def test_grey_28x28_gets_the_bt601_luminance_of_the_centre_crop() -> None:
@@ -119,7 +122,8 @@ def test_grey_28x28_gets_the_bt601_luminance_of_the_centre_crop() -> None:
     # rows and columns 4..27 of t, as 0.299 R + 0.587 G + 0.114 B.
     trig = create_trigger("weng", 28, 1)
     p = trig.pattern()
-    assert p.shape == (1, 24, 24) and p.dtype == torch.float32
+    assert p.shape == (1, 24, 24)
+    assert p.dtype == torch.float32
     t = weng_pattern()[0].astype(np.float64)
     luma = 0.299 * t[..., 0] + 0.587 * t[..., 1] + 0.114 * t[..., 2]
     assert torch.equal(p[0], torch.from_numpy(luma[4:28, 4:28].astype(np.float32)))
