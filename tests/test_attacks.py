@@ -93,7 +93,8 @@ def test_evaluation_stamps_the_test_time_trigger(monkeypatch: pytest.MonkeyPatch
 # on 1,000 synthetic 16x16 images (100 per class) for 6 epochs, with the poisons and without any
 # (the trigger's chance level). Measured on the CPU, seed 0 (ASR with poisons / without):
 # badnets-random with 50 poisons 95.6% / 0.0% at one thread but 43.3% at two (another
-# floating-point path), so the check uses 100 poisons, which passed at one and two threads; grating 59.2% / 0.0%, blended (test_alpha 0.3, 100 poisons)
+# floating-point path), so the check uses 100 poisons, which passed at one and two threads;
+# grating 59.2% / 0.0%, blended (test_alpha 0.3, 100 poisons)
 # 92.0% / 0.0%, sig (delta 0.25, 80 clean-label poisons of the 100 target images) 87.8% / 0.0%,
 # wanet (s 8, 200 poisons, cross_ratio 1) 37.4% / 0.6%; weng's strong global trigger alone moves
 # 23.3% of the test images to class 7. sig, wanet and blended are subtle at
