@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dal_backdoor.validation import check_choice
 
@@ -140,3 +140,15 @@ class Registry(Generic[I, T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def lazy_getattr(module: str, lazy: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that imports the names of ``lazy`` (name -> module)
+    on first use, so a package can re-export torch-using names without importing torch."""
+
+    def __getattr__(name: str) -> Any:
+        if name in lazy:
+            return getattr(importlib.import_module(lazy[name]), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

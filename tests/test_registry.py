@@ -80,3 +80,12 @@ def test_string_factories_are_imported_on_first_use_and_checked() -> None:
     assert module not in sys.modules
     with pytest.raises(RuntimeError, match="is not 'package.module:attribute'"):
         load_reference("os.path.join")
+
+
+def test_lazy_getattr_imports_on_first_use_and_refuses_unknown_names() -> None:
+    from dal_backdoor.registry import lazy_getattr
+
+    getter = lazy_getattr("pkg", {"sqrt": "math"})
+    assert getter("sqrt")(9.0) == 3.0
+    with pytest.raises(AttributeError, match="module 'pkg' has no attribute 'cos'"):
+        getter("cos")

@@ -26,9 +26,7 @@ this package (and listing triggers) does not import torch; the trigger classes a
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from dal_backdoor.registry import lazy_getattr
 from triggers.catalog import TRIGGERS, list_triggers, trigger_info
 from triggers.info import TriggerInfo, TriggerParam
 
@@ -43,11 +41,7 @@ _LAZY = {
     "trigger_from_description": "triggers.base",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -10,9 +10,6 @@ load on first access.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from dal_backdoor.data.catalog import (
     DATASETS,
     NOISE_KINDS,
@@ -22,6 +19,7 @@ from dal_backdoor.data.catalog import (
     list_datasets,
     list_noise_kinds,
 )
+from dal_backdoor.registry import lazy_getattr
 
 _LAZY = {
     "DeviceLoader": "dal_backdoor.data.loader",
@@ -32,11 +30,7 @@ _LAZY = {
     "stratified_subset_indices": "dal_backdoor.data.datasets",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

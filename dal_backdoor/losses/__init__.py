@@ -9,12 +9,10 @@ Importing this package does not import torch: the module classes below load on f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from dal_backdoor.losses.catalog import LOSSES, create_loss, list_losses, loss_info
 from dal_backdoor.losses.info import LossInfo, ParamSpec
 from dal_backdoor.losses.presets import COLUMNS, TABLE1, preset, preset_column, table1_entry
+from dal_backdoor.registry import lazy_getattr
 
 # Torch-using names, imported when first used (keeps ``dal-backdoor --help`` free of torch).
 _LAZY = {
@@ -25,11 +23,7 @@ _LAZY = {
     "inverse_frequency_weights": "dal_backdoor.losses.functional",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
