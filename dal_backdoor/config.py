@@ -134,14 +134,27 @@ class RunConfig:
         """The fields that define what is computed (hashed into the run id).
 
         Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file whose
-        sha256 is recorded, and fields added after run ids were published whose value equals
-        their legacy value, so such additions never change an existing run id.
+        sha256 is recorded, fields added after run ids were published whose value equals
+        their legacy value (so such additions never change an existing run id), and added fields
+        that have no effect on this run (``_unused_fields``).
         """
         values = self.to_dict()
         values["noise_params"] = _file_identity(values["noise_params"])
+        unused = self._unused_fields()
         return {f.name: _normalise(values[f.name]) for f in dataclasses.fields(self)
-                if f.name not in NON_IDENTITY_FIELDS
+                if f.name not in NON_IDENTITY_FIELDS and f.name not in unused
                 and not (LEGACY in f.metadata and values[f.name] == f.metadata[LEGACY])}
+
+    def _unused_fields(self) -> set[str]:
+        """Added fields that cannot change what this run computes, so that the same experiment
+        keeps the id it had before they existed: the noise seed when no label is drawn (no
+        noise, a zero rate, or labels read from a file)."""
+        from dal_backdoor.data.catalog import NOISE_KINDS
+
+        kind = NOISE_KINDS.info(self.noise_kind) if self.noise_kind in NOISE_KINDS else None
+        if kind is None or (kind.drawn and self.noise_rate > 0):
+            return set()
+        return {"noise_seed"}
 
     @property
     def run_id(self) -> str:

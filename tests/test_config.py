@@ -145,15 +145,15 @@ def test_negative_zero_hashes_like_zero() -> None:
 # -- fields added for paper fidelity (init, noise_seed) -----------------------------------------
 
 def test_new_runs_default_to_the_authors_init_and_one_noise_draw() -> None:
-    cfg = _cfg()
+    cfg = _cfg(noise_kind="symmetric", noise_rate=0.4)
     assert (cfg.init, cfg.noise_seed) == ("pytorch", 0)
     assert cfg.identity()["init"] == "pytorch"
     assert cfg.identity()["noise_seed"] == 0
-    legacy = _cfg(init="torchvision", noise_seed=None)
+    legacy = cfg.replace(init="torchvision", noise_seed=None)
     assert "init" not in legacy.identity()
     assert "noise_seed" not in legacy.identity()
-    assert len({cfg.run_id, legacy.run_id, _cfg(init="torchvision").run_id,
-                _cfg(noise_seed=1).run_id}) == 4
+    assert len({cfg.run_id, legacy.run_id, cfg.replace(init="torchvision").run_id,
+                cfg.replace(noise_seed=1).run_id}) == 4
 
 
 def test_a_stored_config_reads_back_torchvision_init_and_per_seed_noise() -> None:
@@ -206,3 +206,19 @@ def test_label_file_hash_is_recorded_and_moves_the_run_id(tmp_path) -> None:
     assert b.run_id != a.run_id
     with pytest.raises(ConfigError, match=r"has sha256 [0-9a-f]{12}\.\.\., not the given"):
         _cfg(noise_kind="file", noise_params=a.noise_params)
+
+
+def test_the_noise_seed_is_out_of_the_identity_when_no_label_is_drawn() -> None:
+    # A clean run stored before noise_seed existed keeps its id (the field changes nothing).
+    assert RunConfig(init="torchvision").run_id == PINNED_RUN_IDS["default"]
+    assert RunConfig(init="torchvision", noise_seed=5).run_id == PINNED_RUN_IDS["default"]
+    clean = RunConfig(loss="dal", trigger="local")
+    assert clean.replace(noise_seed=3).run_id == clean.run_id
+    read = RunConfig(noise_kind="file", noise_rate=0.4,
+                     noise_params={"labels_path": "a.npy", "labels_sha256": "ab" * 32})
+    assert read.replace(noise_seed=3).run_id == read.run_id
+    # A drawn noise depends on its seed.
+    drawn = RunConfig(noise_kind="symmetric", noise_rate=0.4)
+    assert drawn.replace(noise_seed=3).run_id != drawn.run_id
+    assert "noise_seed" in drawn.identity()
+    assert "noise_seed" not in clean.identity()

@@ -192,6 +192,9 @@ class NoiseInfo:
 
     name: str
     summary: str
+    #: True when the noisy labels are drawn at random (from ``noise_seed``); False for kinds
+    #: that read fixed labels (or change none), for which the noise seed has no effect.
+    drawn: bool = True
 
 
 def list_noise_kinds() -> list[str]:
@@ -203,7 +206,7 @@ NOISE_KINDS: Registry[NoiseInfo, tuple[torch.Tensor, float | None]] = Registry("
 
 _NOISE = "dal_backdoor.data.noise:"
 NOISE_KINDS.add("none", _NOISE + "_none", NoiseInfo(
-    "none", "identity (clean labels); the rate must be 0"))
+    "none", "identity (clean labels); the rate must be 0", drawn=False))
 NOISE_KINDS.add("symmetric", _NOISE + "_symmetric", NoiseInfo(
     "symmetric", "with probability rate resample uniformly (from all K, or the K-1 others)"))
 NOISE_KINDS.add("asymmetric", _NOISE + "_asymmetric", NoiseInfo(
@@ -212,7 +215,8 @@ NOISE_KINDS.add("asymmetric", _NOISE + "_asymmetric", NoiseInfo(
 NOISE_KINDS.add("instance", _NOISE + "_instance", NoiseInfo(
     "instance", "instance-dependent flips (Xia et al. 2020, part-dependent label noise)"))
 NOISE_KINDS.add("cifar-n", _NOISE + "_cifar_n", NoiseInfo(
-    "cifar-n", "the human labels of CIFAR-10N / CIFAR-100N from the official .pt file"))
+    "cifar-n", "the human labels of CIFAR-10N / CIFAR-100N from the official .pt file",
+    drawn=False))
 NOISE_KINDS.add("file", _NOISE + "_file", NoiseInfo(
     "file", "noisy labels read from a .npy file (noise param labels_path), e.g. the DAL "
-            "authors' label files"))
+            "authors' label files", drawn=False))
