@@ -23,7 +23,7 @@ from typing import Any
 from dal_backdoor import paper_values
 from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.experiments import get_grid
+from dal_backdoor.experiments import CLEAN, get_grid
 from dal_backdoor.metrics import METRICS, as_percent
 
 FORMATS = ("rich", "md", "csv", "json", "latex")
@@ -180,6 +180,9 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     else:
         rows, columns, values, paper = _noise_layout(grid, runs)
         notes.append("test accuracy (%) after the last epoch.")
+        if CLEAN in grid.axes["noise"]:
+            notes.append("clean = the same loss and preset without label noise: each loss's "
+                         "reference accuracy (no such column in the paper).")
         notes.extend(noise_source_notes(runs))
     cells = {
         (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)),

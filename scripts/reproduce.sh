@@ -7,8 +7,10 @@
 #   bash scripts/reproduce.sh --grid attacks      # 6 losses x 7 attacks x 3 seeds (126 runs)
 #   bash scripts/reproduce.sh --grid dose         # poison budget: 7 budgets x 3 losses x 2
 #                                                 # triggers x 3 seeds (126 runs)
+#   bash scripts/reproduce.sh --grid table2       # label noise (grid table2-small): 6 losses x
+#                                                 # clean + 4 noise settings x 3 seeds (90 runs)
 #
-# Options: --grid table6|attacks|dose (default table6), --preset small|paper|ci, --jobs N
+# Options: --grid table6|table2|attacks|dose (default table6), --preset small|paper|ci, --jobs N
 # (concurrent CPU runs, default: number of cores, at most 4), --runs-per-gpu K (default 4),
 # --db FILE (default results/<grid>_<preset>.db; outputs go to results/<grid>_<preset>.*).
 # Finished runs are kept in the results store: re-running the script only runs what is missing,
@@ -29,15 +31,17 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="$2"; shift 2 ;;
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
                 "--runs-per-gpu, --db" >&2
            exit 2 ;;
     esac
 done
 case "$grid" in
-    table6|attacks|dose) ;;
-    *) echo "reproduce.sh: unknown grid '$grid'; allowed: table6, attacks, dose" >&2; exit 2 ;;
+    table6|attacks|dose|table2-small) ;;
+    table2) grid=table2-small ;;  # the full 13-loss x 8-setting table2 is `dal-backdoor sweep table2`
+    *) echo "reproduce.sh: unknown grid '$grid'; allowed: table6, table2, attacks, dose" >&2
+       exit 2 ;;
 esac
 case "$preset" in
     small|paper|ci) ;;

@@ -269,6 +269,7 @@ def test_new_grid_axes_own_their_fields() -> None:
 @pytest.mark.parametrize(("grid", "only", "runs"), [
     ("attacks", "loss=ce,attack=sig|wanet,seed=0", 2),
     ("dose", "loss=dal,trigger=global,num_poison=10|800,seed=1", 2),
+    ("table2-small", "loss=ce|dal,noise=clean|symmetric-0.8,seed=0", 4),
 ])
 def test_new_grids_dry_run_through_the_sweep(tmp_path: Path, grid: str, only: str,
                                              runs: int) -> None:
@@ -289,3 +290,28 @@ def test_new_grids_dry_run_through_the_sweep(tmp_path: Path, grid: str, only: st
     if grid == "dose":  # 10 and 800 per 10,000 on 2,000 images
         assert [s.config.num_poison for s in specs] == [2, 160]
     assert not (tmp_path / "r.db").exists()
+
+
+def test_table2_small_grid_is_six_losses_by_five_noise_settings(tmp_path: Path) -> None:
+    grid = get_grid("table2-small")
+    assert grid.kind == "noise"
+    assert grid.size == 6 * 5 * 3
+    specs = expand("table2-small", "small", device="cpu", data_root=str(tmp_path)).specs
+    assert len(specs) == 90
+    by_noise = {s.cell["noise"]: (s.config.noise_kind, s.config.noise_rate) for s in specs}
+    assert by_noise == {"clean": ("none", 0.0), "symmetric-0.4": ("symmetric", 0.4),
+                        "symmetric-0.8": ("symmetric", 0.8),
+                        "asymmetric-0.4": ("asymmetric", 0.4),
+                        "instance-0.4": ("instance", 0.4)}
+    # the grid's own CPU scale replaces the small preset's epochs and test subset
+    table6 = expand("table6", "small", device="cpu", data_root=str(tmp_path)).specs[0].config
+    for spec in specs:
+        assert spec.config.dataset == "fashion-mnist"
+        assert (spec.config.epochs, spec.config.test_subset) == (
+            grid.scale["small"]["epochs"], grid.scale["small"]["test_subset"])
+        assert (spec.config.width, spec.config.lr, spec.config.train_subset) == (
+            table6.width, table6.lr, table6.train_subset)
+    # the paper preset is the paper's recipe; a clean cell never reads a label file
+    paper = expand("table2-small", "paper", device="cpu", data_root=str(tmp_path),
+                   only=parse_only("noise=clean,loss=dal,seed=0")).specs
+    assert [(s.config.epochs, s.config.noise_kind) for s in paper] == [(150, "none")]
