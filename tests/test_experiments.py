@@ -307,10 +307,10 @@ def test_table2_small_grid_is_six_losses_by_five_noise_settings(tmp_path: Path) 
     table6 = expand("table6", "small", device="cpu", data_root=str(tmp_path)).specs[0].config
     for spec in specs:
         assert spec.config.dataset == "fashion-mnist"
-        assert (spec.config.epochs, spec.config.test_subset) == (
-            grid.scale["small"]["epochs"], grid.scale["small"]["test_subset"])
-        assert (spec.config.width, spec.config.lr, spec.config.train_subset) == (
-            table6.width, table6.lr, table6.train_subset)
+        assert (spec.config.epochs, spec.config.test_subset, spec.config.train_subset) == (
+            8, 1_000, 8_000)
+        assert (spec.config.width, spec.config.lr, spec.config.augment) == (
+            table6.width, table6.lr, table6.augment)
     # the paper preset is the paper's recipe; a clean cell never reads a label file
     paper = expand("table2-small", "paper", device="cpu", data_root=str(tmp_path),
                    only=parse_only("noise=clean,loss=dal,seed=0")).specs
