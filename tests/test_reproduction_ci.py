@@ -1,8 +1,11 @@
-"""The `ci` reproduction: the paper's Table 6 effect on real data, small enough for CI.
+"""CI guard of the README's Table 6 claim: the `small` preset's seed-0 cells on real data.
 
-Runs the `ci` preset's CIFAR-10 row (real Fashion-MNIST) for CE and DAL with the local trigger,
-seed 0, through the real sweep, and asserts the ordering the preset robustly shows: CE learns the
-backdoor, DAL does not, at a clean accuracy far above chance. Deterministic on CPU.
+Runs the `small` preset's CIFAR-10 row (real Fashion-MNIST, 14 epochs) for CE and DAL with the
+local trigger, seed 0, through the real sweep, and asserts what the preset was calibrated to show
+on every seed (docs/CALIBRATION.md): CE learns the backdoor (ASR >= 90%), DAL does not
+(<= 2%), and DAL's clean accuracy stays close to CE's. The accuracy bound here is 5 points, wider
+than the README's 3-point bar on the 3-seed mean, because another CPU takes another
+floating-point path (the measured seed-0 gap is in docs/CALIBRATION.md).
 
 Needs Fashion-MNIST (Debian package ``dataset-fashion-mnist``, which ``.ci/run`` installs). When
 it is missing the test is skipped with the reason, unless DAL_BACKDOOR_REQUIRE_DATA=1 (set by
@@ -23,7 +26,7 @@ from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import run_sweep
 
-pytestmark = pytest.mark.slow  # the ci preset on real Fashion-MNIST: minutes on a CPU
+pytestmark = pytest.mark.slow  # the small preset on real Fashion-MNIST: minutes on a CPU
 
 
 def _require_fashion_mnist(root: Path) -> None:
@@ -35,24 +38,23 @@ def _require_fashion_mnist(root: Path) -> None:
         pytest.skip(f"Fashion-MNIST is not installed ({exc})")
 
 
-def test_ci_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Path) -> None:
+def test_small_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Path) -> None:
     root = tmp_path / "data"
     _require_fashion_mnist(root)
-    specs = expand("table6", "ci", data_root=str(root), device="cpu",
+    specs = expand("table6", "small", data_root=str(root), device="cpu",
                    only=parse_only("dataset=cifar10,loss=ce|dal,trigger=local,seed=0")).specs
     assert [s.config.dataset for s in specs] == ["fashion-mnist"] * 2
     summary = run_sweep(specs, tmp_path / "r.db", tmp_path / "runs", jobs=2)
     assert not summary.failed, summary.failed
     with ResultsStore(tmp_path / "r.db") as store:
-        report = build_report("table6", "ci", load_runs(store, "table6", "ci"))
+        report = build_report("table6", "small", load_runs(store, "table6", "small"))
     ce_asr = report.cell("cifar10/ce", "local ASR").mean
     dal_asr = report.cell("cifar10/dal", "local ASR").mean
     ce_acc = report.cell("cifar10/ce", "local acc").mean
     dal_acc = report.cell("cifar10/dal", "local acc").mean
-    print(f"ci preset, seed 0: CE acc {ce_acc:.1f} ASR {ce_asr:.1f}; "
+    print(f"small preset, seed 0: CE acc {ce_acc:.1f} ASR {ce_asr:.1f}; "
           f"DAL acc {dal_acc:.1f} ASR {dal_asr:.1f}")
-    assert ce_asr > 80.0
-    assert dal_asr < 10.0
-    assert ce_asr - dal_asr > 70.0
-    assert ce_acc > 80.0
-    assert dal_acc > 60.0  # chance is 10%
+    assert ce_asr >= 90.0
+    assert dal_asr <= 2.0
+    assert ce_acc > 85.0
+    assert dal_acc >= ce_acc - 5.0
