@@ -5,7 +5,8 @@
 - what a command must leave alone: :func:`snapshot` of a folder, :func:`make_node`;
 - stores: :func:`make_table_store` (valid, no training), :func:`execute_sql`,
   :func:`write_garbage_db`, :func:`write_foreign_db`;
-- the smallest synthetic training run's arguments: :data:`TINY_DATA`, :data:`TINY_TRAIN`.
+- the smallest synthetic training run's arguments: :data:`TINY_DATA`, :data:`TINY_TRAIN`;
+- the real-data reproductions' guard: :func:`require_fashion_mnist`.
 """
 
 from __future__ import annotations
@@ -127,3 +128,17 @@ def write_garbage_db(path: Path, data: bytes = b"this is not an sqlite file at a
 def write_foreign_db(path: Path, table: str = "people (name TEXT)") -> Path:
     """An SQLite database of another application (one unrelated table)."""
     return execute_sql(path, f"CREATE TABLE {table}")
+
+
+def require_fashion_mnist(root: Path) -> None:
+    """Skip the test when Fashion-MNIST is not installed, unless DAL_BACKDOOR_REQUIRE_DATA=1
+    (``.ci/run`` sets it once the Debian package is installed): then its absence fails."""
+    from dal_backdoor.data import create_dataset
+    from dal_backdoor.errors import DataNotFoundError
+
+    try:
+        create_dataset("fashion-mnist", root, train=False)
+    except DataNotFoundError as exc:
+        if os.environ.get("DAL_BACKDOOR_REQUIRE_DATA") == "1":
+            raise
+        pytest.skip(f"Fashion-MNIST is not installed ({exc})")

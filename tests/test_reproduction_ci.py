@@ -14,33 +14,22 @@ it is missing the test is skipped with the reason, unless DAL_BACKDOOR_REQUIRE_D
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from dal_backdoor.data import create_dataset
-from dal_backdoor.errors import DataNotFoundError
 from dal_backdoor.experiments import expand, parse_only
 from dal_backdoor.report import build_report, load_runs
 from dal_backdoor.store import ResultsStore
 from dal_backdoor.sweep import run_sweep
+from tests.helpers import require_fashion_mnist
 
 pytestmark = pytest.mark.slow  # the small preset on real Fashion-MNIST: minutes on a CPU
 
 
-def _require_fashion_mnist(root: Path) -> None:
-    try:
-        create_dataset("fashion-mnist", root, train=False)
-    except DataNotFoundError as exc:
-        if os.environ.get("DAL_BACKDOOR_REQUIRE_DATA") == "1":
-            raise
-        pytest.skip(f"Fashion-MNIST is not installed ({exc})")
-
-
 def test_small_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    _require_fashion_mnist(root)
+    require_fashion_mnist(root)
     specs = expand("table6", "small", data_root=str(root), device="cpu",
                    only=parse_only("dataset=cifar10,loss=ce|dal,trigger=local,seed=0")).specs
     assert [s.config.dataset for s in specs] == ["fashion-mnist"] * 2
