@@ -321,8 +321,10 @@ def schedule_figure(grid: Grid, runs: Sequence[RunRow]) -> Figure | None:
 
 @dataclass(frozen=True)
 class FinalPanel:
-    """One axes of the final-values figure: a title, a y label, and a cell per loss."""
+    """One axes of the final-values figure: the grid column it shows (trigger or noise
+    setting), a title, a y label, and a cell per loss."""
 
+    column: str
     title: str
     ylabel: str
     cells: tuple[tuple[str, Cell], ...]
@@ -330,20 +332,20 @@ class FinalPanel:
 
 def final_panels(grid: Grid, report: Report, dataset: str) -> list[FinalPanel]:
     """The final-values axes of data set row ``dataset``: per trigger its clean accuracy and
-    ASR (backdoor grid), per noise setting its test accuracy (label-noise grid). Losses with
-    no finished run in the row are left out."""
+    ASR (backdoor grid: the accuracies first, then the ASRs), per noise setting its test
+    accuracy (label-noise grid). Losses with no finished run in the row are left out."""
     if grid.kind == "backdoor":
         losses = [loss for loss in grid.axes["loss"]
                   if any(c.values for (row, _), c in report.cells.items()
                          if row == f"{dataset}/{loss}")]
-        return [FinalPanel(f"{panel_label(grid, trigger)}: {what}", f"{what} (%)",
+        return [FinalPanel(trigger, f"{panel_label(grid, trigger)}: {what}", f"{what} (%)",
                            tuple((loss, report.cells[(f"{dataset}/{loss}", f"{trigger} {m}")])
                                  for loss in losses))
                 for m, what in (("acc", "clean test accuracy"), ("ASR", "ASR"))
                 for trigger in grid.axes["trigger"]]
     losses = [loss for loss in report.rows
               if any(report.cells[(loss, c)].values for c in report.columns)]
-    return [FinalPanel(f"{setting} label noise", "test accuracy (%)",
+    return [FinalPanel(setting, f"{setting} label noise", "test accuracy (%)",
                        tuple((loss, report.cells[(loss, setting)]) for loss in losses))
             for setting in report.columns]
 
@@ -383,12 +385,14 @@ def final_values_figure(grid: Grid, report: Report, dataset: str,
                         runs: Sequence[RunRow]) -> Figure | None:
     """Final values of row ``dataset`` beside the paper's (see :func:`draw_final_bars`);
     None when the row has no finished run."""
-    panels = final_panels(grid, report, dataset)
-    if not any(cell.values for p in panels for _, cell in p.cells):
+    panels = [p for p in final_panels(grid, report, dataset)
+              if any(cell.values for _, cell in p.cells)]
+    if not panels:
         return None
-    ncols = len(grid.axes["trigger"]) if grid.kind == "backdoor" else min(4, len(panels))
+    columns = len({p.column for p in panels}) if grid.kind == "backdoor" else 4
+    ncols = min(columns, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    width = max(3.0, 0.75 * len(panels[0].cells) + 1.2)
+    width = max(4.6, 0.8 * len(panels[0].cells) + 1.4)
     fig = new_figure(width * ncols, 3.6 * nrows + 0.6)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, panel in zip(axes, panels, strict=False):
@@ -408,11 +412,11 @@ def _final_legend(fig: Figure) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor="0.55", label="ours: mean over seeds, error bar ±std"),
+    handles = [Patch(facecolor="0.55", label="ours: mean ± std"),
                Line2D([], [], linestyle="", marker="o", markersize=4, color="black",
-                      label="ours: one seed (n seeds above the bar)"),
+                      label="ours: one seed (n above)"),
                Patch(facecolor="none", edgecolor="0.3", hatch="///",
-                     label="paper: mean ± std of its 3 runs")]
+                     label="paper: mean ± std")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
 
 
