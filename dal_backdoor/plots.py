@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import Grid, get_grid
 from dal_backdoor.io import atomic_write_with
-from dal_backdoor.metrics import METRICS
 from dal_backdoor.report import DOSE_THRESHOLD, Cell, Report, RunRow, build_report, current_runs
 
 if TYPE_CHECKING:  # matplotlib is optional: imported only when a figure is drawn
@@ -47,6 +46,10 @@ _METADATA: dict[str, dict[str, Any]] = {"png": {}, "pdf": {"CreationDate": None}
                                         "svg": {"Date": None}}
 BAND_TEXT = "line: mean over seeds, band: min-max"
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d")
+#: One colour per loss of the largest loss axis (13 in Tables 2-3): tab10 without its grey
+#: (DAL's q(t) and lambda(t) are drawn in grey), then four more.
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#bcbd22", "#17becf", "#000000", "#e6ab02", "#1b9e77", "#7b3294")
 
 
 # -- formats, figures, saving ----------------------------------------------------------------
@@ -106,7 +109,7 @@ def loss_style(grid: Grid, loss: str) -> dict[str, Any]:
     """One colour and marker per loss, the same in every figure of a grid."""
     losses = list(grid.axes.get("loss", ()))
     i = losses.index(loss) if loss in losses else len(losses)
-    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
+    return {"color": _COLORS[i % len(_COLORS)], "marker": _MARKERS[i % len(_MARKERS)]}
 
 
 def panel_label(grid: Grid, panel: str) -> str:
@@ -192,15 +195,14 @@ def _present_losses(grid: Grid, runs: Sequence[RunRow]) -> list[str]:
 
 # -- per-epoch curves with DAL's schedule on a second axis -----------------------------------
 
-def curve_metrics(grid: Grid) -> list[tuple[str, str]]:
-    """(metric, axis title) of the curves figure: clean accuracy and ASR for a backdoor grid;
-    test accuracy and the fit of the noisy labels for a label-noise grid."""
+def curve_metrics(grid: Grid) -> list[tuple[str, str, str]]:
+    """(metric, axes title, y label) of the curves figure: clean accuracy and ASR for a
+    backdoor grid; test accuracy and the fit of the noisy labels for a label-noise grid."""
     if grid.kind == "backdoor":
-        return [("clean_acc", "clean test accuracy (%)"),
-                ("asr", f"{METRICS['asr'].label} (%)")]
-    return [("clean_acc", "test accuracy (%)"),
-            ("train_acc_noisy", "fit of the noisy labels: train accuracy\n"
-                                "on label-noised samples, observed labels (%)")]
+        return [("clean_acc", "clean accuracy", "clean test accuracy (%)"),
+                ("asr", "attack success rate", "ASR (%, paper's protocol)")]
+    return [("clean_acc", "test accuracy", "test accuracy (%)"),
+            ("train_acc_noisy", "fit of the noisy labels", "train acc. on noisy samples (%)")]
 
 
 def draw_schedule(ax: Axes, dal_runs: Sequence[RunRow]) -> Axes | None:
@@ -232,14 +234,15 @@ def curves_figure(grid: Grid, dataset: str, panel: str, runs: Sequence[RunRow]) 
     fig = new_figure(5.2 * len(metrics), 4.4)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     dal_runs = [r for r in runs if r.cell["loss"] == "dal"]
-    for ax, (key, title) in zip(axes, metrics, strict=True):
+    for ax, (key, title, ylabel) in zip(axes, metrics, strict=True):
         for loss in _present_losses(grid, runs):
             band = seed_band([r for r in runs if r.cell["loss"] == loss], key)
             if band is not None:
                 draw_band(ax, band, loss, **loss_style(grid, loss))
         draw_schedule(ax, dal_runs)
         integer_epochs(ax)
-        ax.set_ylabel(title)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
     _figure_legend(fig, axes[0])
@@ -268,24 +271,32 @@ _GROUPS = (("train_acc_clean", "clean samples", "-"),
            ("clean_acc", "test (clean)", "--"))
 
 
+def draw_groups(ax: Axes, runs: Sequence[RunRow]) -> None:
+    """One line and band per sample group (and the test accuracy) that ``runs`` recorded."""
+    for i, (key, label, linestyle) in enumerate(_GROUPS):
+        band = seed_band(runs, key)
+        if band is not None:
+            draw_band(ax, band, label, color=f"C{i}", marker=_MARKERS[i], linestyle=linestyle)
+
+
 def groups_figure(grid: Grid, dataset: str, panel: str, runs: Sequence[RunRow]) -> Figure:
     """Training accuracy on the observed labels of clean / label-noised / poisoned samples,
     and test accuracy, per loss (one axes each): the paper's Figure 4 view."""
     losses = _present_losses(grid, runs)
-    fig = new_figure(3.6 * len(losses) + 0.6, 3.9)
-    axes = fig.subplots(1, len(losses), squeeze=False, sharey=True)[0]
-    for ax, loss in zip(axes, losses, strict=True):
-        sub = [r for r in runs if r.cell["loss"] == loss]
-        for i, (key, label, linestyle) in enumerate(_GROUPS):
-            band = seed_band(sub, key)
-            if band is not None:
-                draw_band(ax, band, label, color=f"C{i}", marker=_MARKERS[i],
-                          linestyle=linestyle)
+    ncols = min(len(losses), 3)
+    nrows = math.ceil(len(losses) / ncols)
+    fig = new_figure(3.6 * ncols + 0.6, 3.1 * nrows + 0.9)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    for ax in axes[len(losses):]:
+        ax.set_visible(False)
+    for i, (ax, loss) in enumerate(zip(axes, losses, strict=False)):
+        draw_groups(ax, [r for r in runs if r.cell["loss"] == loss])
         ax.set_title(loss)
         integer_epochs(ax)
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy on observed labels (%)")
+        if i % ncols == 0:
+            ax.set_ylabel("accuracy on observed labels (%)")
     _figure_legend(fig, axes[0])
     fig.suptitle(f"{grid.name}: {real_dataset(dataset, runs)}, {panel_label(grid, panel)}\n"
                  f"training accuracy by sample group ({BAND_TEXT})")
@@ -389,8 +400,10 @@ def final_values_figure(grid: Grid, report: Report, dataset: str,
               if any(cell.values for _, cell in p.cells)]
     if not panels:
         return None
-    columns = len({p.column for p in panels}) if grid.kind == "backdoor" else 4
-    ncols = min(columns, len(panels))
+    if grid.kind == "backdoor":
+        ncols = len({p.column for p in panels})
+    else:  # noise settings: two per row when there are many losses
+        ncols = min(len(panels), 2 if len(panels[0].cells) > 4 else 4)
     nrows = math.ceil(len(panels) / ncols)
     width = max(4.6, 0.8 * len(panels[0].cells) + 1.4)
     fig = new_figure(width * ncols, 3.6 * nrows + 0.6)

@@ -92,15 +92,17 @@ def bars(ax) -> list:
 
 def assert_laid_out(fig) -> None:
     """Suptitle, axes titles and legends lie inside the figure and do not overlap each other;
-    no axes title overlaps another axes' plotting area."""
+    no axes title overlaps another axes' plotting area; axis labels lie inside the figure."""
     renderer = drawn(fig)
     axes_titles = [ax.title.get_window_extent(renderer) for ax in fig.axes
                    if ax.get_visible() and ax.get_title()]
     boxes = [t.get_window_extent(renderer) for t in (fig._suptitle,)
              if t is not None]
     boxes += axes_titles + [legend.get_window_extent(renderer) for legend in fig.legends]
+    labels = [label.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()
+              for label in (ax.xaxis.label, ax.yaxis.label) if label.get_text()]
     frame = fig.bbox
-    for box in boxes:
+    for box in boxes + labels:
         assert frame.x0 - 1 <= box.x0, box
         assert box.x1 <= frame.x1 + 1, box
         assert frame.y0 - 1 <= box.y0, box
@@ -203,7 +205,8 @@ def test_backdoor_curves_have_bands_ticks_and_the_dal_schedule_on_a_twin_axis() 
     main = [ax for ax in fig.axes if ax.get_ylabel() != "DAL q(t), λ(t)"]
     twins = [ax for ax in fig.axes if ax.get_ylabel() == "DAL q(t), λ(t)"]
     assert [ax.get_ylabel() for ax in main] == ["clean test accuracy (%)",
-                                                "attack success rate (paper) (%)"]
+                                                "ASR (%, paper's protocol)"]
+    assert [ax.get_title() for ax in main] == ["clean accuracy", "attack success rate"]
     assert len(twins) == 2
     assert [line.get_label() for line in twins[0].get_lines()] == ["DAL q(t)", "DAL λ(t)"]
     assert twins[0].get_lines()[0].get_ydata().tolist() == pytest.approx(list(DAL_Q))
@@ -225,7 +228,8 @@ def test_noise_curves_show_the_fit_of_the_noisy_labels() -> None:
     group = [r for r in NOISE if r.cell["noise"] == "symmetric-0.8"]
     fig = curves_figure(grid, "cifar10", "symmetric-0.8", group)
     main = [ax for ax in fig.axes if ax.get_ylabel() != "DAL q(t), λ(t)"]
-    assert main[1].get_ylabel().startswith("fit of the noisy labels")
+    assert main[1].get_title() == "fit of the noisy labels"
+    assert main[1].get_ylabel() == "train acc. on noisy samples (%)"
     ce = next(line for line in main[1].get_lines() if line.get_label() == "ce (n=3)")
     assert ce.get_ydata().tolist() == pytest.approx([22.5, 45.0, 67.5, 90.0])
     assert "symmetric-0.8 label noise" in fig._suptitle.get_text()
@@ -236,6 +240,7 @@ def test_groups_and_schedule_figures() -> None:
     grid = get_grid("table6")
     fig = groups_figure(grid, "cifar10", "local", BACKDOOR[:5])
     assert [ax.get_title() for ax in fig.axes] == ["ce", "dal"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["accuracy on observed labels (%)", ""]
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["clean samples (n=3)", "test (clean) (n=3)"]
     drawn(fig)
