@@ -386,7 +386,8 @@ def draw_final_bars(ax: Axes, grid: Grid, panel: FinalPanel) -> None:
             ax.bar(i + width / 2, cell.paper[0], width, yerr=cell.paper[1], facecolor="none",
                    edgecolor=color, hatch="///", capsize=3)
     ax.set_xticks(range(len(panel.cells)), [loss for loss, _ in panel.cells])
-    ax.set_ylim(0, 112)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylim(-3, 112)  # seeds at 0% stay visible above the frame
     ax.set_title(panel.title)
     ax.set_ylabel(panel.ylabel)
     ax.grid(axis="y", alpha=0.3)
