@@ -6,7 +6,7 @@ scripts print; with one seed it is 0. A cell with fewer finished seeds than the 
 is marked (``n < expected``). The paper's numbers come from ``dal_backdoor.paper_values``.
 
 Exports: markdown, CSV, JSON (all numbers, machine-readable), LaTeX; the CLI also draws a rich
-table. ``plot_*`` functions write PNGs with matplotlib (optional extra ``plot``).
+table. The figures are drawn by ``dal_backdoor.plots``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dal_backdoor import paper_values
 from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import CLEAN, get_grid
-from dal_backdoor.metrics import METRICS, as_percent
+from dal_backdoor.metrics import as_percent
 
 FORMATS = ("rich", "md", "csv", "json", "latex")
 
@@ -512,184 +511,3 @@ def export(report: Report, fmt: str) -> str:
     if fmt not in EXPORTERS:
         raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(EXPORTERS)}")
     return EXPORTERS[fmt](report)
-
-
-# -- plots -----------------------------------------------------------------------------------
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("plots need matplotlib: pip install 'dal-backdoor[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _series(runs: list[RunRow], key: str) -> dict[int, list[float]]:
-    """epoch -> values across runs (in percent for accuracy-like keys)."""
-    out: dict[int, list[float]] = {}
-    for run in runs:
-        for row in run.epochs:
-            if row.get(key) is not None:
-                out.setdefault(int(row["epoch"]), []).append(float(row[key]))
-    return out
-
-
-def _plot_mean(ax: Any, runs: list[RunRow], key: str, label: str, scale: float = 100.0,
-               **style: Any) -> None:
-    series = _series(runs, key)
-    if not series:
-        return
-    epochs = sorted(series)
-    means = [scale * sum(series[e]) / len(series[e]) for e in epochs]
-    ax.plot(epochs, means, label=label, **style)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    from dal_backdoor.io import atomic_write_with
-
-    atomic_write_with(path, lambda fh: fig.savefig(fh, format="png", dpi=120,
-                                                   bbox_inches="tight"))
-    return path
-
-
-def plot_report(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list[Path]:
-    """PNGs: per-epoch clean accuracy and ASR per loss; accuracy on clean / noisy / poisoned
-    training samples (the paper's Figure 4 view); DAL's q(t) and lambda(t). Mean over seeds."""
-    plt = _pyplot()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    grid = get_grid(grid_name)
-    if "attack" in grid.axes or "num_poison" in grid.axes:
-        return plot_beyond_paper(grid_name, runs, out_dir)
-    runs = [r for r in current_runs(grid_name, runs)[0] if r.epochs]
-    written: list[Path] = []
-    panel_key = "trigger" if grid.kind == "backdoor" else "noise"
-    for dataset in grid.axes["dataset"]:
-        for panel in grid.axes[panel_key]:
-            group = [r for r in runs if r.cell["dataset"] == dataset and r.cell[panel_key] == panel]
-            if not group:
-                continue
-            keys = ("clean_acc", "asr") if grid.kind == "backdoor" else ("clean_acc",)
-            metrics = [(key, f"{METRICS[key].label} (%)") for key in keys]
-            fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4),
-                                     squeeze=False)
-            for ax, (key, ylabel) in zip(axes[0], metrics, strict=True):
-                for loss in grid.axes["loss"]:
-                    _plot_mean(ax, [r for r in group if r.cell["loss"] == loss], key, loss)
-                ax.set_xlabel("epoch")
-                ax.set_ylabel(ylabel)
-                ax.grid(alpha=0.3)
-                ax.legend()
-            fig.suptitle(f"{grid_name} {dataset} {panel}: per-epoch test metrics (mean over seeds)")
-            written.append(_save(fig, out_dir / f"{grid_name}_{dataset}_{panel}_curves.png"))
-            plt.close(fig)
-
-            losses = [loss for loss in grid.axes["loss"]
-                      if any(r.cell["loss"] == loss for r in group)]
-            fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses), 3.6),
-                                     squeeze=False, sharey=True)
-            for ax, loss in zip(axes[0], losses, strict=True):
-                sub = [r for r in group if r.cell["loss"] == loss]
-                _plot_mean(ax, sub, "train_acc_clean", "clean samples")
-                _plot_mean(ax, sub, "train_acc_noisy", "label-noised samples")
-                _plot_mean(ax, sub, "train_acc_poisoned", "poisoned samples")
-                _plot_mean(ax, sub, "clean_acc", "test", linestyle="--")
-                ax.set_title(loss)
-                ax.set_xlabel("epoch")
-                ax.grid(alpha=0.3)
-                ax.legend(fontsize=8)
-            axes[0][0].set_ylabel("accuracy on observed labels (%)")
-            fig.suptitle(f"{grid_name} {dataset} {panel}: training accuracy by sample group")
-            written.append(_save(fig, out_dir / f"{grid_name}_{dataset}_{panel}_groups.png"))
-            plt.close(fig)
-    dal_runs = [r for r in runs if r.cell.get("loss") == "dal"]
-    if dal_runs:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        _plot_mean(ax, dal_runs[:1], "q", "q(t)", scale=1.0)
-        _plot_mean(ax, dal_runs[:1], "lam", "λ(t)", scale=1.0)
-        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xlabel("epoch t")
-        ax.set_title("DAL schedule (Algorithm 1)")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        written.append(_save(fig, out_dir / f"{grid_name}_dal_schedule.png"))
-        plt.close(fig)
-    return written
-
-
-
-def _final_asr(runs: list[RunRow]) -> list[RunRow]:
-    return [r for r in runs if r.status == "finished" and r.final is not None
-            and r.final.get("asr") is not None]
-
-
-def plot_beyond_paper(grid_name: str, runs: list[RunRow], out_dir: str | Path) -> list[Path]:
-    """``attacks``: a loss x attack heat map of the mean ASR; ``dose``: ASR vs poison budget
-    per loss with a band (min-max over seeds), one panel per trigger."""
-    plt = _pyplot()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    grid = get_grid(grid_name)
-    runs = _final_asr(current_runs(grid_name, runs)[0])
-    if not runs:
-        return []
-    fig = (_attacks_heatmap(plt, grid, runs) if "attack" in grid.axes
-           else _dose_curves(plt, grid, runs))
-    name = "asr_heatmap" if "attack" in grid.axes else "asr_vs_budget"
-    path = _save(fig, out_dir / f"{grid_name}_{name}.png")
-    plt.close(fig)
-    return [path]
-
-
-def _attacks_heatmap(plt: Any, grid: Any, runs: list[RunRow]) -> Any:
-    losses, attacks = list(grid.axes["loss"]), list(grid.axes["attack"])
-    sums = {(r.cell["loss"], r.cell["attack"]): [] for r in runs}
-    for run in runs:
-        sums[(run.cell["loss"], run.cell["attack"])].append(100.0 * float(run.final["asr"]))
-    grid_values = [[(sum(sums[(loss, a)]) / len(sums[(loss, a)])) if (loss, a) in sums
-                    else math.nan for a in attacks] for loss in losses]
-    fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 2, 0.6 * len(losses) + 1.5))
-    image = ax.imshow(grid_values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right")
-    ax.set_yticks(range(len(losses)), losses)
-    for i, row in enumerate(grid_values):
-        for j, value in enumerate(row):
-            if not math.isnan(value):
-                ax.text(j, i, f"{value:.0f}", ha="center", va="center",
-                        color="white" if value < 60 else "black", fontsize=8)
-    fig.colorbar(image, ax=ax, label="ASR (%), mean over seeds")
-    ax.set_title(f"{grid.name}: ASR per loss and attack")
-    return fig
-
-
-def _dose_curves(plt: Any, grid: Any, runs: list[RunRow]) -> Any:
-    triggers = [t for t in grid.axes["trigger"] if any(r.cell["trigger"] == t for r in runs)]
-    fig, axes = plt.subplots(1, len(triggers), figsize=(5.5 * len(triggers), 4), squeeze=False,
-                             sharey=True)
-    for ax, trigger in zip(axes[0], triggers, strict=True):
-        for loss in grid.axes["loss"]:
-            by_budget: dict[int, list[float]] = {}
-            for run in runs:
-                if (run.cell["trigger"], run.cell["loss"]) == (trigger, loss):
-                    by_budget.setdefault(run.cell["num_poison"], []).append(
-                        100.0 * float(run.final["asr"]))
-            budgets = sorted(by_budget)
-            if not budgets:
-                continue
-            means = [sum(by_budget[b]) / len(by_budget[b]) for b in budgets]
-            line = ax.plot(budgets, means, marker="o", label=loss)[0]
-            ax.fill_between(budgets, [min(by_budget[b]) for b in budgets],
-                            [max(by_budget[b]) for b in budgets], color=line.get_color(),
-                            alpha=0.2)
-        ax.axhline(DOSE_THRESHOLD, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xscale("log")
-        ax.set_xlabel("poisons per 10,000 training images")
-        ax.set_title(trigger)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0][0].set_ylabel("ASR (%): mean, band = min-max over seeds")
-    fig.suptitle(f"{grid.name}: ASR vs poison budget")
-    return fig

@@ -10,7 +10,6 @@ import pytest
 from dal_backdoor.report import (
     RunRow,
     build_report,
-    plot_report,
     threshold_budget,
     to_csv,
     to_json,
@@ -94,11 +93,15 @@ def test_dose_table_and_threshold_note() -> None:
 
 def test_new_grid_plots(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    (heat,) = plot_report("attacks", ATTACK_RUNS, tmp_path)
+    from dal_backdoor.plots import plot_report
+
+    heat, heat_pdf = plot_report("attacks", ATTACK_RUNS, tmp_path)
     runs = [dose_row("ce", t, b, s, 0.1 * s + b / 1000) for t in ("local", "global")
             for b in (10, 100, 800) for s in range(3)]
-    (curve,) = plot_report("dose", runs, tmp_path)
+    (curve,) = plot_report("dose", runs, tmp_path, formats=("png",))
     assert (heat.name, curve.name) == ("attacks_asr_heatmap.png", "dose_asr_vs_budget.png")
+    assert heat_pdf.name == "attacks_asr_heatmap.pdf"
+    assert heat_pdf.read_bytes()[:4] == b"%PDF"
     assert all(p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 1000
                for p in (heat, curve))
     assert plot_report("attacks", [], tmp_path) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,8 @@ def command(**opts: Any) -> None:
     labels, trigger, seed and a SHA-256 of the poisoned images, from which
     dal_backdoor.data.poison.PoisonManifest.apply re-creates and verifies the poisoned set)
     and OUT/preview.png (row 1: clean images, row 2: the same images poisoned, row 3:
-    |difference| scaled so the largest is white). Nothing is written if any option is
-    invalid.
+    |difference| scaled so the largest is white; rows labelled, columns headed with each
+    image's class name). Nothing is written if any option is invalid.
 
     \b
     Examples:
@@ -96,7 +97,9 @@ def command(**opts: Any) -> None:
     preview = None
     if manifest.num_poison:
         shown = list(manifest.indices[:PREVIEW_COLUMNS])
-        preview, factor = preview_png(ds.images[shown], images[shown])
+        sources = [ds.classes[c] for c in manifest.original_labels[:PREVIEW_COLUMNS]]
+        target = f"{ds.classes[manifest.target_class]} ({manifest.target_class})"
+        preview, factor = preview_png(ds.images[shown], images[shown], sources, target)
 
     out.mkdir(parents=True, exist_ok=True)
     manifest.save(out / MANIFEST_NAME)
@@ -172,6 +175,11 @@ def _to_rgb(images: Any) -> Any:
     return images[:, :1].expand(-1, 3, -1, -1)
 
 
+def _zoom(height: int, width: int) -> int:
+    """The integer magnification of a preview tile (its side about ``_TILE_TARGET``)."""
+    return max(1, _TILE_TARGET // max(height, width))
+
+
 def preview_grid(clean: Any, poisoned: Any) -> tuple[Any, float]:
     """An (H, W, 3) uint8 grid: clean row, poisoned row, amplified |difference| row.
 
@@ -187,7 +195,7 @@ def preview_grid(clean: Any, poisoned: Any) -> tuple[Any, float]:
     amplified = (diff.to(torch.float32) * factor).round_().clamp_(0, 255).to(torch.uint8)
     rows = [_to_rgb(clean), _to_rgb(poisoned), _to_rgb(amplified)]
     b, _, h, w = clean.shape
-    zoom = max(1, _TILE_TARGET // max(h, w))
+    zoom = _zoom(h, w)
     th, tw = h * zoom, w * zoom
     grid = torch.full((3, 3 * th + 4 * _GAP, b * tw + (b + 1) * _GAP), _BACKGROUND,
                       dtype=torch.uint8)
@@ -200,11 +208,79 @@ def preview_grid(clean: Any, poisoned: Any) -> tuple[Any, float]:
     return grid.permute(1, 2, 0).contiguous().numpy(), factor
 
 
-def preview_png(clean: Any, poisoned: Any) -> tuple[bytes, float]:
-    """:func:`preview_grid` encoded as PNG bytes (Pillow), and the difference factor."""
-    from PIL import Image
-
+def preview_png(clean: Any, poisoned: Any, sources: Sequence[str] = (),
+                target: str = "") -> tuple[bytes, float]:
+    """:func:`preview_grid` with its rows labelled (clean / poisoned, with the label they
+    train with / |difference| and its factor) and its columns headed with ``sources`` (the
+    class name of each clean image), encoded as PNG bytes (Pillow), and the difference
+    factor. The tiles keep their exact pixels: the grid is pasted below and right of the
+    labels (see :func:`label_preview`)."""
     array, factor = preview_grid(clean, poisoned)
+    rows = ("clean", "poisoned" + (f"\nlabel: {target}" if target else ""),
+            f"|difference|\nx{factor:.1f}")
+    image = label_preview(array, clean.shape[-1] * _zoom(*clean.shape[-2:]), rows, sources)
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue(), factor
+
+
+_LABEL_FONT_SIZE = 14
+_LABEL_PAD = 6
+_LABEL_INK = (0, 0, 0)
+_PAPER = (255, 255, 255)
+
+
+def _label_font() -> Any:
+    """Pillow's bundled font at a readable size (Pillow >= 10.1), else its small bitmap font."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=_LABEL_FONT_SIZE)
+    except TypeError:  # Pillow < 10.1: no size argument
+        return ImageFont.load_default()
+
+
+def _fit(draw: Any, text: str, font: Any, width: int) -> str:
+    """``text`` cut (with "...") to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _text_size(draw: Any, text: str, font: Any) -> tuple[int, int]:
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
+    return int(right - left), int(bottom - top)
+
+
+def _centred(draw: Any, text: str, font: Any, x: float | None, y: float) -> None:
+    """Draw ``text`` centred on ``y`` (and on ``x``, else from the left margin)."""
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
+    x0 = _LABEL_PAD - left if x is None else x - (left + right) / 2
+    draw.multiline_text((x0, y - (top + bottom) / 2), text, font=font, fill=_LABEL_INK,
+                        align="left" if x is None else "center")
+
+
+def label_preview(grid: Any, tile_width: int, rows: Sequence[str],
+                  columns: Sequence[str]) -> Any:
+    """A PIL image: ``grid`` (from :func:`preview_grid`, tiles ``tile_width`` wide) pasted at
+    the bottom right of a white canvas whose left margin names the ``rows`` and whose top
+    margin heads each tile with ``columns`` (none: no top margin)."""
+    from PIL import Image, ImageDraw
+
+    font = _label_font()
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = max(_text_size(draw, r, font)[0] for r in rows) + 2 * _LABEL_PAD
+    top = _text_size(draw, "Ag", font)[1] + 2 * _LABEL_PAD if columns else 0
+    height, width = grid.shape[:2]
+    canvas = Image.new("RGB", (left + width, top + height), _PAPER)
+    canvas.paste(Image.fromarray(grid), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    row_height = (height - _GAP) // len(rows)
+    for r, text in enumerate(rows):
+        _centred(draw, text, font, None, top + _GAP + r * row_height + (row_height - _GAP) / 2)
+    for c, text in enumerate(columns):
+        x = left + _GAP + c * (tile_width + _GAP) + tile_width / 2
+        _centred(draw, _fit(draw, text, font, tile_width), font, x, top / 2)
+    return canvas

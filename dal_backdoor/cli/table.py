@@ -41,9 +41,13 @@ def rich_table(report):  # rich types stay local to the CLI
 @click.option("--out", type=OutputPath("file", dash=True), default=None,
               help="Write the table to this file (not for rich); - prints it.")
 @click.option("--plot", "plot_dir", type=OutputPath("dir", entries=PLOT_FILES),
-              default=None, help="Also write PNG plots into this directory (needs matplotlib).")
+              default=None, help="Also write the figures into this directory (needs "
+                                 "matplotlib).")
+@click.option("--plot-format", "plot_formats", multiple=True, metavar="png|pdf|svg",
+              help="Format of the --plot figures; repeat it or give a comma list "
+                   "[default: png,pdf]. PNG at 200 dpi.")
 def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
-            plot_dir: Path | None) -> None:
+            plot_dir: Path | None, plot_formats: tuple[str, ...]) -> None:
     """Mean ± std over seeds per cell of GRID, laid out as the paper's table, with the paper's
     published values and the difference. Cells with fewer finished seeds than the grid asks
     for are marked with *.
@@ -52,19 +56,23 @@ def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
     paper_std, diff; for backdoor grids also asr_true_* and robust_acc_* mean/std/n), after
     the title and notes as "# " comment lines: pandas.read_csv(path, comment="#").
 
+    --plot DIR: per data-set row the final values (mean bar, ±std, seeds as points, n) beside
+    the paper's; per panel (trigger or noise setting) the per-epoch curves (min-max band over
+    seeds, DAL's q(t) and λ(t) on a second axis) and the training accuracy by sample group;
+    DAL's schedule. Titles name the data set that ran.
+
     \b
     Example:
       dal-backdoor table table6 --preset small --db results/small.db
       dal-backdoor table table6 --format csv --out table6.csv --plot plots/
+      dal-backdoor table table6 --plot plots/ --plot-format svg,png
     """
     from dal_backdoor.errors import ConfigError
-    from dal_backdoor.report import build_report, export, load_runs, plot_report
+    from dal_backdoor.plots import plot_report
+    from dal_backdoor.report import build_report, export, load_runs
     from dal_backdoor.store import ResultsStore
 
-    if out is not None and fmt == "rich":
-        raise ConfigError("--out needs --format md, csv, json or latex")
-    if plot_dir is not None:
-        _require_matplotlib()  # before anything is printed or written
+    formats = _check_options(fmt, out, plot_dir, plot_formats)
     if not db.exists():
         raise ConfigError(f"no results store at {db}; run `dal-backdoor sweep {grid}` first "
                           "or pass --db")
@@ -83,8 +91,24 @@ def command(grid: str, preset: str, db: Path, fmt: str, out: Path | None,
     else:
         write_output(out, export(report, fmt))
     if plot_dir is not None:
-        for path in plot_report(grid, runs, plot_dir):
+        for path in plot_report(grid, runs, plot_dir, formats, report=report):
             console.print(f"wrote {path}")
+
+
+def _check_options(fmt: str, out: Path | None, plot_dir: Path | None,
+                   plot_formats: tuple[str, ...]) -> tuple[str, ...]:
+    """The plot formats; ConfigError on a bad combination of options (before any output)."""
+    from dal_backdoor.errors import ConfigError
+    from dal_backdoor.plots import parse_plot_formats
+
+    if out is not None and fmt == "rich":
+        raise ConfigError("--out needs --format md, csv, json or latex")
+    formats = parse_plot_formats(plot_formats)
+    if plot_formats and plot_dir is None:
+        raise ConfigError("--plot-format needs --plot DIR")
+    if plot_dir is not None:
+        _require_matplotlib()
+    return formats
 
 
 def _require_matplotlib() -> None:

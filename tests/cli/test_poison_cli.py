@@ -29,6 +29,11 @@ def synthetic() -> object:
     return create_dataset("synthetic", "unused", train=True, num_samples=300)
 
 
+def margins(img, columns: int, tile: int = 128) -> tuple[int, int]:
+    """(left, top): the label margins of a preview of ``columns`` tiles of ``tile`` pixels."""
+    return img.width - (columns * tile + (columns + 1) * 2), img.height - (3 * tile + 4 * 2)
+
+
 def test_local_writes_manifest_and_preview(tmp_path: Path) -> None:
     out = tmp_path / "p" / "local"
     code, text = run("poison", *SYNTH, "--num-poison", "20", "--target-class", "3",
@@ -53,8 +58,10 @@ def test_local_writes_manifest_and_preview(tmp_path: Path) -> None:
     with Image.open(out / "preview.png") as img:
         assert img.format == "PNG"
         assert img.mode == "RGB"
-        # 8 tiles of 32 x 4 = 128 pixels with 2-pixel gaps; 3 rows
-        assert img.size == (8 * 128 + 9 * 2, 3 * 128 + 4 * 2)
+        # 8 tiles of 32 x 4 = 128 pixels with 2-pixel gaps; 3 rows; label margins left, top
+        left, top = margins(img, 8)
+        assert 40 < left < 200
+        assert 10 < top < 40
 
 
 def test_global_with_parameters(tmp_path: Path) -> None:
@@ -90,9 +97,10 @@ def test_weng_and_grating_previews(tmp_path: Path, trigger: str, params: dict) -
     from PIL import Image
 
     with Image.open(tmp_path / "preview.png") as img:
+        left, top = margins(img, 8)
         grid = torch.from_numpy(np.asarray(img).copy())
-    # row 2, tile 0 (zoom 4, 2-pixel gaps) is the first poisoned image
-    y, x = 2 + 128 + 2, 2
+    # row 2, tile 0 (zoom 4, 2-pixel gaps, after the label margins) is the first poisoned image
+    y, x = top + 2 + 128 + 2, left + 2
     tile = grid[y:y + 128:4, x:x + 128:4].permute(2, 0, 1)
     assert torch.equal(tile, expected[0])
     assert "|difference| x" in text
@@ -229,3 +237,55 @@ def test_sig_preview_is_clean_label_and_wanet_noise_mode(tmp_path: Path) -> None
                      str(tmp_path / "local"))
     assert code == 2
     assert "cross_ratio=2 needs a trigger with a noise mode" in text
+
+
+def _ink(region: np.ndarray) -> bool:
+    """Whether a white label-margin region holds any dark (text) pixel."""
+    return bool((region < 128).any())
+
+
+@pytest.mark.parametrize("sized_font", [True, False])
+def test_preview_png_labels_rows_and_columns(monkeypatch: pytest.MonkeyPatch,
+                                             sized_font: bool) -> None:
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from dal_backdoor.cli.poison import _fit, _label_font, preview_png
+
+    if not sized_font:  # Pillow < 10.1 has no size argument: its bitmap font is used
+        bitmap = ImageFont.load_default
+
+        def no_size(**kwargs: object) -> object:
+            if kwargs:
+                raise TypeError("load_default() got an unexpected keyword argument 'size'")
+            return bitmap()
+        monkeypatch.setattr(ImageFont, "load_default", no_size)
+    gen = torch.Generator().manual_seed(1)
+    clean = torch.randint(0, 200, (2, 1, 8, 8), dtype=torch.uint8, generator=gen)
+    poisoned = clean.clone()
+    poisoned[:, :, 0, 0] = 255
+    long_name = "a class name far too long for one tile of the preview"
+    data, factor = preview_png(clean, poisoned, ["Coat", long_name], "Sneaker (7)")
+    grid, same = preview_grid(clean, poisoned)
+    assert factor == same
+    with Image.open(io.BytesIO(data)) as img:
+        pixels = np.asarray(img.convert("RGB")).copy()
+    tile, gap = 128, 2
+    left = pixels.shape[1] - grid.shape[1]
+    top = pixels.shape[0] - grid.shape[0]
+    assert left > 0
+    assert top > 0
+    assert np.array_equal(pixels[top:, left:], grid)  # the tiles keep their exact pixels
+    for row in range(3):  # each row has its label in the left margin
+        y = top + gap + row * (tile + gap)
+        assert _ink(pixels[y:y + tile, :left])
+    for col in range(2):  # each column its class name above it
+        x = left + gap + col * (tile + gap)
+        assert _ink(pixels[:top, x:x + tile])
+    assert not _ink(pixels[:top, :left])  # nothing above the row labels
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    cut = _fit(draw, long_name, _label_font(), tile)
+    assert cut.endswith("...")
+    assert draw.textlength(cut, font=_label_font()) <= tile
+    assert _fit(draw, "Coat", _label_font(), tile) == "Coat"
