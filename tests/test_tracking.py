@@ -92,9 +92,14 @@ def test_a_run_reused_as_finished_is_not_tracked_again(tmp_path: Path) -> None:
 def test_an_exception_in_the_run_is_a_failure_for_the_trackers(tmp_path: Path) -> None:
     fake = FakeTracker()
     recorder = RunRecorder(tmp_path / "r.db", CFG, observers=[fake])
-    with pytest.raises(ValueError, match="boom"), recorder:
-        recorder.start(0, [], None)
-        raise ValueError("boom")
+
+    def run() -> None:
+        with recorder:
+            recorder.start(0, [], None)
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run()
     assert [c[0] for c in fake.calls] == ["start", "fail", "close"]
     assert fake.calls[1] == ("fail", "ValueError: boom")
 
@@ -225,3 +230,32 @@ def test_tensorboard_writes_scalars_hparams_and_purges_on_resume(tmp_path: Path)
     assert hparams["loss"].string_value == "gce"
     assert hparams["loss_params.q"].number_value == pytest.approx(0.7)
     assert hparams["augment"].number_value == 1.0  # torch logs booleans as numbers
+
+
+def test_mlflow_logs_params_epochs_and_status(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "tests")
+    done = tracking.MLflowTracker()
+    done.start(CFG.run_id, CFG.to_dict(), [{"epoch": 1, "clean_acc": 0.25}])  # a resume
+    done.epoch({"epoch": 2, "clean_acc": 0.5, "asr": 0.125, "notes": []})
+    done.finish({})
+    done.close()
+    killed = tracking.MLflowTracker()
+    killed.start("another", CFG.to_dict(), [])
+    killed.close()
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status == {CFG.run_id: "FINISHED", "another": "KILLED"}
+    (run,) = [r for r in runs if r.info.run_name == CFG.run_id]
+    assert run.data.params["loss_params.q"] == "0.7"
+    assert run.data.params["loss"] == "gce"
+    assert run.data.tags["dal_backdoor.run_id"] == CFG.run_id
+    history = client.get_metric_history(run.info.run_id, "clean_acc")
+    assert [(m.step, m.value) for m in history] == [(1, 0.25), (2, 0.5)]
+    assert run.data.metrics == {"clean_acc": 0.5, "asr": 0.125}
