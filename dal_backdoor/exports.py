@@ -105,8 +105,7 @@ def run_row(obj: Mapping[str, Any]) -> Row:
 def runs_csv(objects: Sequence[Mapping[str, Any]]) -> str:
     """The runs as CSV, one row per run (see the module docstring)."""
     rows = [run_row(obj) for obj in objects]
-    columns = union_columns(rows, RUN_FIELDS)
-    columns.remove("tags")
+    columns = [c for c in union_columns(rows, RUN_FIELDS) if c != "tags"]
     return csv_text(rows, [*columns, "tags"])
 
 

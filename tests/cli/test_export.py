@@ -169,6 +169,14 @@ def test_runs_csv_is_one_row_with_config_columns(tiny: dict[str, Any], tmp_path:
     assert out.read_text() == text
 
 
+def test_runs_export_of_an_empty_store(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    ResultsStore(db).close()
+    assert ok("runs", "--db", str(db), "--format", "json") == "[]\n"
+    assert ok("runs", "--db", str(db), "--format", "csv") == (
+        "run_id,status,last_epoch,attempts,created_at,updated_at,finished_at,error,tags\n")
+
+
 def test_runs_export_follows_status_and_run(tiny: dict[str, Any]) -> None:
     db = str(tiny["db"])
     assert ok("runs", "--db", db, "--format", "json", "--status", "failed") == "[]\n"
