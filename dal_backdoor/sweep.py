@@ -102,13 +102,17 @@ def _callbacks(cfg: RunConfig) -> Callbacks:
     )
 
 
-def execute_run(config: dict[str, Any], store_path: str, runs_dir: str) -> dict[str, Any]:
-    """Run (or resume) one config into ``store_path``; never raises for a failed run."""
+def execute_run(config: dict[str, Any], store_path: str, runs_dir: str,
+                track: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run (or resume) one config into ``store_path``; never raises for a failed run. ``track``
+    names the trackers (``dal_backdoor.tracking``) that also log the run."""
+    from dal_backdoor.tracking import create_trackers
     from dal_backdoor.train import fit
 
     cfg = RunConfig.from_dict(config)
     run_id = cfg.run_id
-    with RunRecorder(store_path, cfg) as recorder:  # one store connection for the whole run
+    trackers = create_trackers(track, Path(runs_dir) / run_id)
+    with RunRecorder(store_path, cfg, observers=trackers) as recorder:  # one store connection
         try:
             result = fit(cfg, recorder, Path(runs_dir) / run_id, resume=True,
                          callbacks=_callbacks(cfg))
@@ -191,7 +195,13 @@ def run_sweep(
     backend: str = "local",
     address: str | None = None,
     reporter: SweepReporter | None = None,
+    track: tuple[str, ...] = (),
 ) -> SweepSummary:
+    """Run the pending ``specs`` (see the module docstring); ``track`` names trackers
+    (``dal_backdoor.tracking``) that also log every run, checked before any run starts."""
+    from dal_backdoor.tracking import check_available
+
+    track = check_available(track)
     check_choice("backend", backend, BACKENDS)
     check_number("jobs", jobs, low=1, integer=True)
     check_number("runs_per_gpu", runs_per_gpu, low=1, integer=True)
@@ -210,9 +220,9 @@ def run_sweep(
     if not pending:
         return summary
     if backend == "ray":
-        results = _run_ray(pending, store_path, runs_dir, runs_per_gpu, address, reporter)
+        results = _run_ray(pending, store_path, runs_dir, runs_per_gpu, address, reporter, track)
     else:
-        results = _run_local(pending, store_path, runs_dir, jobs, runs_per_gpu, reporter)
+        results = _run_local(pending, store_path, runs_dir, jobs, runs_per_gpu, reporter, track)
     for res in results:
         if res["status"] == "finished":
             summary.finished.append(res["run_id"])
@@ -233,7 +243,8 @@ def _slots(jobs: int, runs_per_gpu: int) -> tuple[list[int | None], int]:
 
 
 def _run_local(pending: list[RunSpec], store_path: str, runs_dir: str, jobs: int,
-               runs_per_gpu: int, reporter: SweepReporter | None) -> list[dict[str, Any]]:
+               runs_per_gpu: int, reporter: SweepReporter | None,
+               track: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     slots, threads = _slots(jobs, runs_per_gpu)
     ctx = mp.get_context("spawn")
     manager = SyncManager(ctx=ctx)  # queues for GPU slots and progress events
@@ -246,7 +257,8 @@ def _run_local(pending: list[RunSpec], store_path: str, runs_dir: str, jobs: int
         with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx, initializer=_init_worker,
                                  initargs=(slot_queue, threads, events, os.getpid())) as pool:
             futures: dict[Future, RunSpec] = {
-                pool.submit(execute_run, spec.config.to_dict(), store_path, runs_dir): spec
+                pool.submit(execute_run, spec.config.to_dict(), store_path, runs_dir,
+                            track): spec
                 for spec in pending
             }
             remaining = set(futures)
@@ -285,18 +297,20 @@ def _drain(events: EventQueue, reporter: SweepReporter | None) -> None:
 
 # -- Ray ---------------------------------------------------------------------------------------
 
-def ray_execute(config: dict[str, Any], runs_dir: str) -> dict[str, Any]:
+def ray_execute(config: dict[str, Any], runs_dir: str,
+                track: tuple[str, ...] = ()) -> dict[str, Any]:
     """A Ray task: run into a private temporary store and return its records for the driver."""
     with tempfile.TemporaryDirectory(prefix="dal-backdoor-ray-") as tmp:
         path = os.path.join(tmp, "run.db")
-        outcome = execute_run(config, path, runs_dir)
+        outcome = execute_run(config, path, runs_dir, track)
         with ResultsStore(path) as store:
             outcome["record"] = store.export_run(outcome["run_id"])
     return outcome
 
 
 def _run_ray(pending: list[RunSpec], store_path: str, runs_dir: str, runs_per_gpu: int,
-             address: str | None, reporter: SweepReporter | None) -> list[dict[str, Any]]:
+             address: str | None, reporter: SweepReporter | None,
+             track: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     try:
         import ray
     except ImportError:
@@ -312,7 +326,7 @@ def _run_ray(pending: list[RunSpec], store_path: str, runs_dir: str, runs_per_gp
         task = ray.remote(**options)(ray_execute)
         refs = {}
         for spec in pending:
-            refs[task.remote(spec.config.to_dict(), runs_dir)] = spec
+            refs[task.remote(spec.config.to_dict(), runs_dir, track)] = spec
             if reporter is not None:
                 reporter.on_event(SweepEvent("start", spec.run_id, {"epochs": spec.config.epochs,
                                                                     "first_epoch": 1}))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from dal_backdoor.cli.common import console, default_db
+from dal_backdoor.cli.common import OutputPath, console, default_db, write_output
 from dal_backdoor.metrics import fmt_metric, fmt_percent
 
 STATUS_STYLE = {"running": "yellow", "finished": "green", "failed": "red",
@@ -203,7 +203,14 @@ def show_run(store: Any, run_id: str) -> None:
               help="Only runs with this status (interrupted: running, but its process died).")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID",
               help="Show one run in detail (full id or a unique prefix, e.g. the short id).")
-def command(db: Path, status: str | None, run_id: str | None) -> None:
+@click.option("--format", "fmt", type=click.Choice(["rich", "json", "csv"]), default="rich",
+              show_default=True, help="rich: the table; json: a list of objects, one per run, "
+              "with every recorded field; csv: one row per run (config.<key> columns).")
+@click.option("--out", type=OutputPath("file", dash=True), default=None,
+              help="Write the json or csv export to this file (atomically); default or -: "
+              "standard output.")
+def command(db: Path, status: str | None, run_id: str | None, fmt: str,
+            out: Path | None) -> None:
     """List the runs recorded in a results store: dataset, loss, trigger, label noise, seed,
     epochs done/total, status, final clean accuracy and ASR (paper protocol, in %), start time
     and device. With --run, show one run's config, provenance, final metrics and per-epoch
@@ -212,19 +219,29 @@ def command(db: Path, status: str | None, run_id: str | None) -> None:
     A run whose process died (SIGKILL, power loss) is shown as "interrupted", with how to
     resume it.
 
+    --format json|csv exports the selected runs (all, --status, or the one --run names) for
+    pandas: pandas.read_csv(path) or pandas.json_normalize(json.load(file)). Rates are
+    fractions, counts integers. Per-epoch metrics: `dal-backdoor export`.
+
     \b
     Example:
       dal-backdoor runs --db results/results.db --status finished
       dal-backdoor runs --run 3f2a9c1d0b7e
+      dal-backdoor runs --db results/results.db --format csv --out runs.csv
     """
     from dal_backdoor.errors import ConfigError
     from dal_backdoor.store import ResultsStore, run_state
 
     if run_id is not None and status is not None:
         raise ConfigError("--run and --status cannot be combined; allowed: one of them")
+    if out is not None and fmt == "rich":
+        raise ConfigError("--out needs --format json or csv")
     if not db.exists():
         raise ConfigError(f"no results store at {db}; pass --db or set DAL_BACKDOOR_DB")
     with ResultsStore(db, readonly=True) as store:
+        if fmt != "rich":
+            export_runs(store, status, run_id, fmt, out)
+            return
         if run_id is not None:
             show_run(store, resolve_run(store, run_id))
             return
@@ -249,3 +266,22 @@ def list_runs(store: Any, status: str | None) -> list[Any]:
         return store.list_runs()
     stored = "running" if status == "interrupted" else status
     return [r for r in store.list_runs(stored) if run_state(r) == status]
+
+
+def export_runs(store: Any, status: str | None, run_id: str | None, fmt: str,
+                out: Path | None) -> None:
+    """The selected runs as json or csv (``dal_backdoor.exports``) on standard output or,
+    atomically, in ``out``."""
+    from dal_backdoor.exports import json_text, run_object, runs_csv
+    from dal_backdoor.store import run_state
+
+    records = ([store.get_run(resolve_run(store, run_id))] if run_id is not None
+               else list_runs(store, status))
+    last = store.last_epochs()
+    objects = [run_object(r, run_state(r), last.get(r.run_id), store.tags(r.run_id))
+               for r in records]
+    text = json_text(objects) if fmt == "json" else runs_csv(objects)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_output(out, text)

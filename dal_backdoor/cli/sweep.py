@@ -17,6 +17,7 @@ from dal_backdoor.cli.common import (
     default_db,
     default_root,
     parse_key_values,
+    registry_names,
     set_interrupt_hint,
 )
 from dal_backdoor.cli.progress import print_line
@@ -128,9 +129,14 @@ class LiveSweep:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="List the runs and what would be done.")
+@click.option("--track", multiple=True,
+              type=click.Choice(registry_names("dal_backdoor.tracking", "list_trackers")),
+              help="Also log each run's epochs and config to TensorBoard (<run folder>/"
+              "tensorboard) or MLflow; repeatable. Needs pip install 'dal-backdoor[track]'.")
 def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, only: str | None,
             overrides: tuple[str, ...], seeds: str | None, jobs: int, runs_per_gpu: int,
-            backend: str, address: str | None, device: str, dry_run: bool) -> None:
+            backend: str, address: str | None, device: str, dry_run: bool,
+            track: tuple[str, ...]) -> None:
     """Run every missing run of GRID (table6, table2, table3) under a preset.
 
     Finished runs (same run id in --db) are skipped, interrupted ones resume from their
@@ -145,7 +151,9 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     """
     from dal_backdoor.experiments import expand, parse_only, parse_seeds
     from dal_backdoor.sweep import run_sweep
+    from dal_backdoor.tracking import check_available
 
+    track = check_available(track)  # a missing package: one line, before any run
     expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
                        overrides=parse_key_values(overrides, "--set"), seeds=parse_seeds(seeds))
     if address is not None and backend != "ray":
@@ -169,7 +177,7 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
     reporter = LiveSweep()
     try:
         summary = run_sweep(expansion.specs, db, runs_dir, jobs=jobs, runs_per_gpu=runs_per_gpu,
-                            backend=backend, address=address, reporter=reporter)
+                            backend=backend, address=address, reporter=reporter, track=track)
     finally:
         if reporter.live.is_started:  # started on a terminal only
             reporter.live.stop()

@@ -93,6 +93,11 @@ DEFAULT_NUM_POISON = 100
               show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep checkpoint.pt after the run ends.")
+@click.option("--track", multiple=True,
+              type=click.Choice(registry_names("dal_backdoor.tracking", "list_trackers")),
+              help="Also log each epoch's metrics and the config to TensorBoard (--out/"
+              "tensorboard) or MLflow ($MLFLOW_TRACKING_URI); repeatable. Needs "
+              "pip install 'dal-backdoor[track]'.")
 def command(**opts: Any) -> None:
     """Train one model (the paper's recipe by default) and record every epoch.
 
@@ -109,8 +114,10 @@ def command(**opts: Any) -> None:
     from dal_backdoor.config import resolve_config
     from dal_backdoor.recorder import RunRecorder
     from dal_backdoor.store import check_store
+    from dal_backdoor.tracking import check_available, create_trackers
     from dal_backdoor.train import fit
 
+    track = check_available(opts["track"])  # a missing package: one line, before any work
     cfg = resolve_config(
         dataset=opts["dataset"], loss=opts["loss"],
         loss_overrides=parse_key_values(opts["loss_params"], "--param"),
@@ -141,7 +148,8 @@ def command(**opts: Any) -> None:
     header = (f"[bold]run[/] {cfg.run_id}  {cfg.dataset} / {cfg.loss} / trigger {cfg.trigger}"
               f" / noise {cfg.noise_kind} {cfg.noise_rate:g} / seed {cfg.seed}  on {cfg.device}"
               f" ({cfg.precision})")
-    recorder = RunRecorder(opts["db"], cfg)  # one store connection for the whole run
+    recorder = RunRecorder(opts["db"], cfg,  # one store connection for the whole run
+                           observers=create_trackers(track, opts["out_dir"]))
     with RunProgress(console, header=header) as progress, recorder:
         result = fit(cfg, recorder, opts["out_dir"], resume=opts["resume"],
                      keep_checkpoint=opts["keep_checkpoint"], callbacks=progress.callbacks())

@@ -300,6 +300,70 @@ CASES += [
 ]
 
 
+# -- issue 18: exports (runs/evaluate --format, export) and --track -------------------------------
+
+
+def _store_and_no_run(tmp: Path) -> None:
+    _table_store(tmp)
+    _no_run(tmp)
+
+
+def _no_run_and_node(tmp: Path) -> None:
+    _no_run(tmp)
+    _node(tmp)
+
+
+def export(*extra: str) -> list[str]:
+    return ["export", "--db", "{tmp}/r.db", *extra]
+
+
+CASES += [
+    ("runs bad --format", ["runs", "--db", "{tmp}/r.db", "--format", "xml"], _table_store,
+     "'xml' is not one of 'rich', 'json', 'csv'"),
+    ("runs --out with rich", ["runs", "--db", "{tmp}/r.db", "--out", "{tmp}/runs.csv"],
+     _table_store, "--out needs --format json or csv"),
+    ("runs --out on a device", ["runs", "--db", "{tmp}/r.db", "--format", "csv", "--out",
+                                "{tmp}/node"], _table_store_and_node, "not a regular file"),
+    ("runs --out under a file", ["runs", "--db", "{tmp}/r.db", "--format", "json", "--out",
+                                 "{tmp}/blocker/runs.json"], _a_file_and_store, "blocker"),
+    ("runs --out empty", ["runs", "--db", "{tmp}/r.db", "--format", "json", "--out", ""],
+     _table_store, "empty path"),
+    ("runs json of an unknown run id", ["runs", "--db", "{tmp}/r.db", "--format", "json",
+                                        "--run", "zzz"], _table_store, "no run 'zzz'"),
+    ("evaluate bad --format", ["evaluate", "{tmp}/empty_run", "--format", "xml"], _no_run,
+     "'xml' is not one of 'rich', 'json', 'csv'"),
+    ("evaluate --out with rich", ["evaluate", "{tmp}/empty_run", "--out", "{tmp}/e.csv"],
+     _no_run, "--out needs --format json or csv"),
+    ("evaluate --out on a device", ["evaluate", "{tmp}/empty_run", "--format", "json",
+                                    "--out", "{tmp}/node"], _no_run_and_node,
+     "not a regular file"),
+    ("evaluate --out under a file", ["evaluate", "{tmp}/empty_run", "--format", "csv",
+                                     "--out", "{tmp}/blocker/e.csv"], _a_file, "blocker"),
+    ("export bad --format", export("--format", "xlsx"), _table_store,
+     "'xlsx' is not one of 'csv', 'json'"),
+    ("export unknown run id", export("--run", "zzz"), _table_store, "no run 'zzz'"),
+    ("export unknown grid", export("--grid", "table9"), _table_store,
+     "no runs of grid table9 with preset small"),
+    ("export grid of another preset", export("--grid", "table6", "--preset", "paper"),
+     _table_store, "allowed: table6/ci"),
+    ("export --grid with --run", export("--grid", "table6", "--run", "r0"), _table_store,
+     "--grid and --run cannot be combined"),
+    ("export --preset without --grid", export("--preset", "ci"), _table_store,
+     "--preset needs --grid"),
+    ("export without a store", ["export", "--db", "{tmp}/none.db"], None, "no results store"),
+    ("export of a corrupt store", export(), _garbage_db, "not a results store"),
+    ("export --out on a device", export("--out", "{tmp}/node"), _table_store_and_node,
+     "not a regular file"),
+    ("export --out under a file", export("--out", "{tmp}/blocker/e.csv"), _a_file_and_store,
+     "blocker"),
+    ("export --out empty", export("--out", ""), _table_store, "empty path"),
+    ("export --out a directory", export("--out", "{tmp}/empty_run"), _store_and_no_run,
+     "a directory"),
+    ("train unknown --track", train("--track", "wandb"), None, "'wandb' is not one of"),
+    ("sweep unknown --track", sweep("--track", "wandb"), None, "'wandb' is not one of"),
+]
+
+
 @pytest.mark.parametrize(("name", "args", "setup", "expected"), CASES,
                          ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path: Path, name: str, args: list[str],
