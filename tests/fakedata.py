@@ -214,3 +214,42 @@ def write_npz(path: Path, n: int = 30, num_classes: int = 3, size: int = 8, seed
     labels = np.arange(n) % num_classes
     np.savez(path, images=images, labels=labels, **extra)
     return images, labels
+
+
+#: A researcher's model module (:func:`write_model_module`): ``build`` is a small CNN,
+#: ``with_init`` records the ``init`` it gets, the others are wrong in one way each.
+MODEL_MODULE = '''
+from torch import nn
+
+
+def build(num_classes, *, in_channels, width, hidden=None):
+    hidden = hidden or width
+    return nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, num_classes))
+
+
+def with_init(num_classes, *, in_channels, width, init):
+    net = build(num_classes, in_channels=in_channels, width=width)
+    net.init_name = init
+    return net
+
+
+def not_a_module(num_classes, *, in_channels, width):
+    return "a network"
+
+
+def wrong_shape(num_classes, *, in_channels, width):
+    return nn.Flatten()
+
+
+def raises(num_classes, *, in_channels, width):
+    raise RuntimeError("out of ideas")
+'''
+
+
+def write_model_module(folder: Path, name: str, source: str = MODEL_MODULE) -> Path:
+    """``folder/name.py`` holding ``source`` (default: :data:`MODEL_MODULE`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    return path

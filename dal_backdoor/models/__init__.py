@@ -123,10 +123,12 @@ def resolve_model(name: str, params: Mapping[str, Any], *, num_classes: int, in_
     from dal_backdoor.models import user
 
     if not user.is_reference(name):
-        check_choice("model", name, list_models())
-        if params:
-            from dal_backdoor.errors import ConfigError
+        from dal_backdoor.errors import ConfigError
 
+        if name not in MODELS:
+            raise ConfigError(f"unknown model {name!r}; allowed: {', '.join(list_models())}, "
+                              "or your own as module:function (e.g. mynets:build)")
+        if params:
             raise ConfigError(f"model {name} takes no model params; got "
                               f"{', '.join(sorted(params))}")
         return {}
