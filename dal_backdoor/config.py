@@ -138,10 +138,11 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that define what is computed (hashed into the run id).
 
-        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file whose
-        sha256 is recorded, fields added after run ids were published whose value equals
-        their legacy value (so such additions never change an existing run id), and added fields
-        that have no effect on this run (``_unused_fields``).
+        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file, of
+        a data set read from files or of a user model's module whose sha256 is recorded, fields
+        added after run ids were published whose value equals their legacy value (so such
+        additions never change an existing run id), and added fields that have no effect on
+        this run (``_unused_fields``).
         """
         values = self.to_dict()
         values["noise_params"] = _file_identity(values["noise_params"])
