@@ -92,7 +92,12 @@ class RunConfig:
     # labels kept (dal_backdoor.data.poison); only for triggers with a noise mode (wanet).
     cross_ratio: float = added_field(0.0)
     # model and optimisation
+    # ``model``: a registered name, or "module:function" (a researcher's own network, see
+    # ``dal_backdoor.models.user``); ``model_params`` then holds the function's extra keyword
+    # arguments, the SHA-256 of its source (``sha256``) and where it was imported from
+    # (``sys_path``, left out of the run id).
     model: str = "resnet18"
+    model_params: dict[str, Any] = added_field({})
     # "pytorch": PyTorch's module defaults, as the authors' resnet.py; "torchvision": Kaiming-
     # normal fan-out convolutions, the only initialisation of runs stored before the field.
     init: str = added_field("pytorch", legacy="torchvision")
@@ -133,13 +138,16 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that define what is computed (hashed into the run id).
 
-        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file whose
-        sha256 is recorded, fields added after run ids were published whose value equals
-        their legacy value (so such additions never change an existing run id), and added fields
-        that have no effect on this run (``_unused_fields``).
+        Left out: where/how fast fields (``NON_IDENTITY_FIELDS``), the path of a label file, of
+        a data set read from files or of a user model's module whose sha256 is recorded, fields
+        added after run ids were published whose value equals their legacy value (so such
+        additions never change an existing run id), and added fields that have no effect on
+        this run (``_unused_fields``).
         """
         values = self.to_dict()
         values["noise_params"] = _file_identity(values["noise_params"])
+        values["dataset_params"] = _content_identity(values["dataset_params"], "sha256", "path")
+        values["model_params"] = _content_identity(values["model_params"], "sha256", "sys_path")
         unused = self._unused_fields()
         return {f.name: _normalise(values[f.name]) for f in dataclasses.fields(self)
                 if f.name not in NON_IDENTITY_FIELDS and f.name not in unused
@@ -173,6 +181,13 @@ def _file_identity(noise_params: dict[str, Any]) -> dict[str, Any]:
     if "labels_sha256" not in noise_params:
         return noise_params
     return {k: v for k, v in noise_params.items() if k != "labels_path"}
+
+
+def _content_identity(params: dict[str, Any], digest: str, where: str) -> dict[str, Any]:
+    """Data or code identified by its content hash (``digest``), not by where it lies."""
+    if digest not in params:
+        return params
+    return {k: v for k, v in params.items() if k != where}
 
 
 def canonical_json(obj: Any) -> str:
@@ -229,12 +244,20 @@ def resolve_config(
     are then overridden by ``loss_overrides``; the result is checked by building the loss once.
     Registries (data sets, losses, noise kinds, triggers, models) validate the names.
     """
-    from dal_backdoor.data.catalog import dataset_info, list_datasets, list_noise_kinds
+    from dal_backdoor.data.catalog import (
+        dataset_info,
+        list_datasets,
+        list_noise_kinds,
+        resolve_dataset_params,
+    )
     from dal_backdoor.losses import create_loss, list_losses, preset
-    from dal_backdoor.models import INITS, list_models
+    from dal_backdoor.models import INITS, resolve_model
     from triggers import list_triggers
 
     check_choice("dataset", dataset, list_datasets())
+    # a data set read from files records its absolute path and content hash (the run id)
+    fields["dataset_params"] = resolve_dataset_params(
+        dataset, fields.get("dataset_params") or {}, fields.get("data_root", RunConfig.data_root))
     check_choice("loss", loss, list_losses())
     params = dict(preset(loss, hparams_from or dataset))
     params.update(loss_overrides or {})
@@ -258,7 +281,6 @@ def resolve_config(
     check_choice("noise kind", cfg.noise_kind, ["none", *[k for k in list_noise_kinds()
                                                          if k != "none"]])
     check_choice("trigger", cfg.trigger, ["none", *list_triggers()])
-    check_choice("model", cfg.model, list_models())
     check_choice("init", cfg.init, INITS)
     check_number("epochs", cfg.epochs, low=1, high=MAX_EPOCHS, integer=True)
     check_number("batch_size", cfg.batch_size, low=1, high=MAX_COUNT, integer=True)
@@ -288,10 +310,13 @@ def resolve_config(
         if value is not None:
             check_number(name, value, low=1, high=MAX_COUNT, integer=True)
     # Building the loss validates every hyper-parameter (names and ranges) with a clear message.
-    num_classes = dataset_info(dataset, cfg.dataset_params).num_classes
-    create_loss(loss, num_classes=num_classes,
+    data = dataset_info(dataset, cfg.dataset_params)
+    create_loss(loss, num_classes=data.num_classes,
                 total_epochs=cfg.epochs, seed=cfg.seed, **params)
-    return cfg
+    # a user's model records its source's SHA-256 (the run id); it is built once here
+    return cfg.replace(model_params=resolve_model(
+        cfg.model, cfg.model_params, num_classes=data.num_classes, in_channels=data.channels,
+        image_size=data.image_size, width=cfg.width, init=cfg.init))
 
 
 def _check_cross_ratio(cfg: RunConfig) -> None:

@@ -231,9 +231,15 @@ class RunDir:
         cfg, info, _ = self.load_config()
         cfg = cfg.replace(device=device)
         weights = self._load_weights()
+        model = None
+        if cfg.model_params:  # a user's model: its import or changed-code error is its own
+            model = create_model(cfg.model, info.get("num_classes", 0),
+                                 in_channels=info.get("in_channels", 0), width=cfg.width,
+                                 params=cfg.model_params)
         try:
-            model = create_model(cfg.model, info["num_classes"], in_channels=info["in_channels"],
-                                 width=cfg.width)
+            if model is None:
+                model = create_model(cfg.model, info["num_classes"],
+                                     in_channels=info["in_channels"], width=cfg.width)
             model.load_state_dict(weights)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{self.file(MODEL)} does not fit the run's config "

@@ -45,7 +45,8 @@ def build_model(cfg: RunConfig, num_classes: int, in_channels: int) -> nn.Module
     from dal_backdoor.models import create_model
 
     model = create_model(cfg.model, num_classes, in_channels=in_channels, width=cfg.width,
-                         seed=derive_seed(cfg.seed, "model"), init=cfg.init)
+                         seed=derive_seed(cfg.seed, "model"), init=cfg.init,
+                         params=cfg.model_params)
     model = model.to(cfg.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

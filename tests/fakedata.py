@@ -178,3 +178,78 @@ def write_fake_cifar_n(
     else:
         torch.save(table, path)
     return {key: torch.from_numpy(value) for key, value in table.items()}
+
+
+# -- a researcher's own files: an image folder, an .npz archive ---------------------------------
+
+#: Images per class of :func:`write_image_folder`'s default folder (3 classes).
+FOLDER_COUNTS = {"cat": 6, "dog": 5, "emu": 4}
+
+
+def write_image_folder(root: Path, counts: dict[str, int] | None = None, size: int = 8,
+                       grey: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
+    """PNGs ``root/CLASS/NNN.png`` of ``size x size`` random pixels (RGB unless ``grey``);
+    returns each class's images as uint8 ``(n, C, H, W)`` in file order."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, n in (counts or FOLDER_COUNTS).items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        shape = (n, size, size) if grey else (n, size, size, 3)
+        pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        for i in range(n):
+            Image.fromarray(pixels[i]).save(root / name / f"{i:03d}.png")
+        chw = pixels[:, None] if grey else pixels.transpose(0, 3, 1, 2)
+        out[name] = torch.from_numpy(np.ascontiguousarray(chw))
+    return out
+
+
+def write_npz(path: Path, n: int = 30, num_classes: int = 3, size: int = 8, seed: int = 0,
+              **extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An archive with grey ``images`` (n, size, size) and ``labels`` ``i % num_classes``
+    (plus ``extra`` arrays); returns (images, labels)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, size, size), dtype=np.uint8)
+    labels = np.arange(n) % num_classes
+    np.savez(path, images=images, labels=labels, **extra)
+    return images, labels
+
+
+#: A researcher's model module (:func:`write_model_module`): ``build`` is a small CNN,
+#: ``with_init`` records the ``init`` it gets, the others are wrong in one way each.
+MODEL_MODULE = '''
+from torch import nn
+
+
+def build(num_classes, *, in_channels, width, hidden=None):
+    hidden = hidden or width
+    return nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, num_classes))
+
+
+def with_init(num_classes, *, in_channels, width, init):
+    net = build(num_classes, in_channels=in_channels, width=width)
+    net.init_name = init
+    return net
+
+
+def not_a_module(num_classes, *, in_channels, width):
+    return "a network"
+
+
+def wrong_shape(num_classes, *, in_channels, width):
+    return nn.Flatten()
+
+
+def raises(num_classes, *, in_channels, width):
+    raise RuntimeError("out of ideas")
+'''
+
+
+def write_model_module(folder: Path, name: str, source: str = MODEL_MODULE) -> Path:
+    """``folder/name.py`` holding ``source`` (default: :data:`MODEL_MODULE`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    return path

@@ -83,7 +83,7 @@ def test_precision_is_part_of_the_run_identity() -> None:
 #: Run ids published before fields could be added; they must never move.
 PINNED_RUN_IDS = {"default": "dfe2345224b50963"}
 #: The values of the fields added since then that reproduce what those runs computed.
-LEGACY = {"init": "torchvision", "noise_seed": None}
+LEGACY = {"init": "torchvision", "noise_seed": None, "model_params": {}}
 
 
 def test_published_run_id_is_pinned() -> None:

@@ -11,14 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from dal_backdoor.data import DATASETS, NOISE_KINDS, create_dataset, dataset_info
-from dal_backdoor.data.catalog import CIFAR100_CLASSES, CIFAR100_FINE_TO_COARSE
+from dal_backdoor.data import DATASETS, NOISE_KINDS, DatasetInfo, create_dataset, dataset_info
+from dal_backdoor.data.catalog import (
+    CIFAR100_CLASSES,
+    CIFAR100_FINE_TO_COARSE,
+    resolve_dataset_params,
+)
 from dal_backdoor.data.noise import make_noisy_labels
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import GRIDS, PRESETS, expand
 from dal_backdoor.losses import LOSSES, create_loss, preset
 from dal_backdoor.models import MODELS, create_model
-from tests.fakedata import write_fake_cifar10, write_fake_cifar100, write_fake_cifar_n
+from tests.fakedata import (
+    write_fake_cifar10,
+    write_fake_cifar100,
+    write_fake_cifar_n,
+    write_image_folder,
+    write_npz,
+)
 from triggers import TRIGGERS, create_trigger, float_to_uint8, trigger_from_description
 
 EPOCHS = 5
@@ -131,9 +141,29 @@ def test_trigger_info_matches_the_class(name: str, tmp_path: Path) -> None:
 
 # -- data sets ---------------------------------------------------------------------------------
 
+def _user_files(name: str, tmp_path: Path) -> Path:
+    """A tiny instance of a data set read from the user's files."""
+    if name == "npz":
+        write_npz(tmp_path / "data.npz")
+        return tmp_path / "data.npz"
+    write_image_folder(tmp_path / "images")
+    return tmp_path / "images"
+
+
+def _facts(name: str, tmp_path: Path) -> tuple[DatasetInfo, dict]:
+    """The info of data set ``name`` and the options it is loaded with: a data set read from
+    files gets a tiny instance in ``tmp_path`` and its facts from it."""
+    info = dataset_info(name)
+    if not info.from_files:
+        return info, {}
+    assert (info.num_classes, info.channels, info.classes) == (0, 0, ())  # no facts of its own
+    params = resolve_dataset_params(name, {}, _user_files(name, tmp_path))
+    return dataset_info(name, params), params
+
+
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_dataset_info_is_consistent(name: str, tmp_path: Path) -> None:
-    info = dataset_info(name)
+    info, _ = _facts(name, tmp_path)
     assert info.name == name
     assert info.title
     assert len(info.classes) == info.num_classes >= 2 == len(set(info.classes[:2]))
@@ -155,11 +185,16 @@ def _fake_root(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_a_present_dataset_loads_as_its_info_says(name: str, tmp_path: Path) -> None:
     root = _fake_root(tmp_path)
-    info = dataset_info(name)
+    info, params = _facts(name, tmp_path)
+    if info.from_files:
+        assert not info.present(root)  # the fake CIFAR folders are no image folder
+        root = Path(params["path"])
+        assert info.present(root)
     if not info.present(root):
         pytest.skip(f"{name} not present (no fake files and not on this machine)")
-    data = create_dataset(name, root, train=False, **({"num_samples": 50} if info.options
-                                                       else {}))
+    if name == "synthetic":
+        params = {"num_samples": 50}
+    data = create_dataset(name, root, train=False, **params)
     assert data.num_classes == info.num_classes
     assert data.channels == info.channels
     assert data.image_size == info.image_size

@@ -21,7 +21,7 @@ err_console = Console(stderr=True, highlight=False)
 def error_line(message: str) -> None:
     """Print one red error line on stderr (no traceback, no usage block)."""
     first = " ".join(str(message).split())  # collapse to a single line
-    err_console.print(f"[bold red]Error:[/] {escape(first)}", soft_wrap=True)
+    err_console.print(f"[bold red]Error:[/] {escape(first)}", soft_wrap=True, emoji=False)
 
 
 def registry_names(module: str, func: str, extra: tuple[str, ...] = ()) -> list[str]:

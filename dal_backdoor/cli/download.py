@@ -6,11 +6,14 @@ from __future__ import annotations
 import click
 
 from dal_backdoor.cli.common import console, default_root, registry_names
+from dal_backdoor.data.catalog import DATASETS
 
 #: Not a data set: the authors' noisy-label files for Tables 2-3.
 DAL_LABELS = "dal-labels"
 #: Data sets generated on the fly: nothing to download.
 GENERATED = ("synthetic",)
+#: Data sets read from the user's own files (``folder``, ``npz``): nothing to download.
+FROM_FILES = tuple(i.name for i in DATASETS.infos() if i.from_files)
 
 
 class DownloadChoice(click.Choice):
@@ -21,13 +24,17 @@ class DownloadChoice(click.Choice):
         if value in GENERATED:
             self.fail(f"{value} is generated on the fly, there is nothing to download; use "
                       f"--dataset {value} directly", param, ctx)
+        if value in FROM_FILES:
+            self.fail(f"{value} reads your own files, there is nothing to download; use "
+                      f"--dataset {value} --dataset-param path=...", param, ctx)
         return super().convert(value, param, ctx)
 
 
 @click.command()
 @click.argument("names", nargs=-1, required=True,
                 type=DownloadChoice([n for n in registry_names(
-                    "dal_backdoor.data", "list_datasets", (DAL_LABELS,)) if n not in GENERATED]))
+                    "dal_backdoor.data", "list_datasets", (DAL_LABELS,))
+                    if n not in GENERATED + FROM_FILES]))
 @click.option("--root", default=default_root, show_default="./data or $DAL_BACKDOOR_DATA",
               help="Where data sets live.")
 def command(names: tuple[str, ...], root: str) -> None:

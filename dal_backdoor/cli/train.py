@@ -28,7 +28,8 @@ DEFAULT_NUM_POISON = 100
               help="Where data sets live.")
 @click.option("--download", is_flag=True, help="Download the data set first if it is missing.")
 @click.option("--dataset-param", multiple=True, metavar="K=V",
-              help="Data-set options, e.g. num_samples=2000 for synthetic.")
+              help="Data-set options, e.g. num_samples=2000 for synthetic; path=DIR|FILE.npz "
+              "(default --root), test_fraction=0.2, split_seed=0 for folder and npz.")
 @click.option("--train-subset", type=int, default=None,
               help="Train on a class-balanced subset of this many samples.")
 @click.option("--test-subset", type=int, default=None,
@@ -61,8 +62,13 @@ DEFAULT_NUM_POISON = 100
               "the run records the count. Not with --num-poison.")
 @click.option("--target-class", type=int, default=7, show_default=True,
               help="Class the poisons are relabelled to.")
-@click.option("--model", default="resnet18", show_default=True,
-              type=click.Choice(registry_names("dal_backdoor.models", "list_models")))
+@click.option("--model", default="resnet18", show_default=True, metavar="NAME|MODULE:FUNCTION",
+              help="Network: " + ", ".join(registry_names("dal_backdoor.models", "list_models"))
+              + ", or your own as module:function (called as function(num_classes, *, "
+              "in_channels, width, **model_params) -> nn.Module; module imported from "
+              "sys.path or the current folder; its source's SHA-256 joins the run id).")
+@click.option("--model-param", multiple=True, metavar="K=V",
+              help="Keyword arguments of your own model function (module:function only).")
 @click.option("--init", type=click.Choice(["pytorch", "torchvision"]), default="pytorch",
               show_default=True, help="Initialisation: pytorch (PyTorch's module defaults, as "
               "the authors' ResNet18) or torchvision (Kaiming-normal fan-out convolutions).")
@@ -109,6 +115,9 @@ def command(**opts: Any) -> None:
     Example (small CPU run on Fashion-MNIST):
       dal-backdoor train --dataset fashion-mnist --train-subset 10000 --width 8 \\
         --epochs 8 --lr 0.05 --no-augment --loss dal --trigger local --out runs/dal
+    Example (your image folder DIR/CLASS/*.png and your network in mynets.py):
+      dal-backdoor train --dataset folder --dataset-param path=DIR \\
+        --model mynets:build --trigger local --target-class 0 --out runs/mine
     """
     from dal_backdoor.cli.progress import RunProgress, summary_table
     from dal_backdoor.config import resolve_config
@@ -130,6 +139,7 @@ def command(**opts: Any) -> None:
         trigger=opts["trigger"], trigger_params=parse_key_values(opts["trigger_param"],
                                                                  "--trigger-param"),
         num_poison=num_poison(opts), target_class=opts["target_class"], model=opts["model"],
+        model_params=parse_key_values(opts["model_param"], "--model-param"),
         width=opts["width"], epochs=opts["epochs"], batch_size=opts["batch_size"],
         lr=opts["lr"], momentum=opts["momentum"], weight_decay=opts["weight_decay"],
         augment=opts["augment"], seed=opts["seed"], data_root=str(opts["root"]),

@@ -8,6 +8,12 @@ and noise kinds (``--help``, ``click.Choice``) imports no torch.
 
 Adding a data set: a loader ``(root, train, download, **options) -> ImageDataset`` (in
 ``datasets.py`` or a new module) and one ``DATASETS.add`` line here with its ``DatasetInfo``.
+
+Data sets read from a researcher's own files (``folder``: an ImageFolder directory, ``npz``:
+an archive) have no fixed facts: their info declares a ``resolver`` (the options a run
+records: absolute path, content hash, split) and a ``describer`` (the facts derived from the
+data: classes, image size, channels, normalisation of the training images), and
+``dataset_info(name, params)`` / :func:`resolve_dataset_params` use them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dal_backdoor.registry import Registry
+from dal_backdoor.registry import Registry, load_reference
 from dal_backdoor.validation import check_number
 
 if TYPE_CHECKING:  # torch-free at run time
@@ -107,6 +113,11 @@ class DatasetInfo:
     ``options`` are the keyword options its loader accepts (``dataset_params``); for the
     synthetic task ``num_classes``, ``image_size`` and ``channels`` are such options, and
     :meth:`with_options` gives the facts under them.
+
+    A data set read from the user's files (``from_files``) declares ``resolver``
+    (``"module:function"``, ``(params, root) -> params`` as the run records them) and
+    ``describer`` (``(params) -> DatasetInfo``, the facts read from the data); its own facts
+    are empty (0 classes, size 0x0, 0 channels) until :meth:`with_options` reads the data.
     """
 
     name: str
@@ -119,6 +130,13 @@ class DatasetInfo:
     classes: tuple[str, ...]
     present: Callable[[Path], bool]
     options: tuple[str, ...] = ()
+    resolver: str | None = None
+    describer: str | None = None
+
+    @property
+    def from_files(self) -> bool:
+        """Whether the facts come from the user's files (``folder``, ``npz``)."""
+        return self.describer is not None
 
     def _option(self, params: Mapping[str, Any], name: str, default: int, low: int,
                 high: int) -> int:
@@ -128,7 +146,10 @@ class DatasetInfo:
         return int(check_number(name, params[name], low=low, high=high, integer=True))
 
     def with_options(self, params: Mapping[str, Any]) -> DatasetInfo:
-        """The facts for ``dataset_params`` (only the synthetic task has shape options)."""
+        """The facts for ``dataset_params`` (the synthetic task's shape options; for a data
+        set read from files, the facts of the data that ``params["path"]`` names)."""
+        if self.describer is not None:
+            return load_reference(self.describer)(params)  # type: ignore[return-value]
         k = self._option(params, "num_classes", self.num_classes, 2, 1000)
         c = self._option(params, "channels", self.channels, 1, 4)
         size = self.image_size
@@ -146,6 +167,32 @@ def dataset_info(name: str, params: Mapping[str, Any] | None = None) -> DatasetI
     """The facts of data set ``name`` (under ``dataset_params``); ConfigError if unknown."""
     info = DATASETS.info(name)
     return info.with_options(params) if params else info
+
+
+def resolve_dataset_params(name: str, params: Mapping[str, Any],
+                           root: str | Path) -> dict[str, Any]:
+    """The data-set options a run records: for a data set read from files, the absolute path
+    (default: ``root``), the content hash and the split options (see
+    ``dal_backdoor.data.user_files``); other data sets' options unchanged."""
+    info = DATASETS.info(name)
+    if info.resolver is None:
+        return dict(params)
+    return load_reference(info.resolver)(params, root)  # type: ignore[return-value]
+
+
+#: Suffixes (any case) of the files the ``folder`` data set reads as images.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def folder_present(root: Path) -> bool:
+    """Whether ``root`` looks like an image folder: a visible class folder (directly or under
+    ``train/``) holding an image file directly."""
+    base = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    if not base.is_dir():
+        return False
+    return any(cls.is_dir() and not cls.name.startswith(".")
+               and any(f.suffix.lower() in IMAGE_SUFFIXES for f in cls.iterdir())
+               for cls in base.iterdir())
 
 
 def dataset_present(name: str, root: str | Path) -> bool:
@@ -181,6 +228,22 @@ DATASETS.add("synthetic", "dal_backdoor.data.datasets:load_synthetic", DatasetIn
     10, (32, 32), 3, (SYNTHETIC_MEAN,) * 3, (SYNTHETIC_STD,) * 3,
     tuple(f"class{i}" for i in range(10)), present=lambda _root: True,
     options=("num_samples", "num_classes", "image_size", "channels", "seed"),
+))
+_FROM_FILES = ("path", "sha256", "test_fraction", "split_seed")
+DATASETS.add("folder", "dal_backdoor.data.folder:load_folder", DatasetInfo(
+    "folder", "your image folder: PATH/CLASS/*.png|jpg (or PATH/train/CLASS, PATH/test/CLASS);"
+    " classes, size and normalisation read from the images (dataset params: path, "
+    "test_fraction, split_seed)",
+    0, (0, 0), 0, (), (), (), present=folder_present, options=_FROM_FILES,
+    resolver="dal_backdoor.data.folder:resolve_folder_params",
+    describer="dal_backdoor.data.folder:describe_folder",
+))
+DATASETS.add("npz", "dal_backdoor.data.npz:load_npz", DatasetInfo(
+    "npz", "your .npz archive: images (N,H,W[,C] or N,C,H,W uint8) and labels (N,), optional "
+    "images_test/labels_test and classes (dataset params: path, test_fraction, split_seed)",
+    0, (0, 0), 0, (), (), (), present=lambda root: root.is_file() and root.suffix == ".npz",
+    options=_FROM_FILES, resolver="dal_backdoor.data.npz:resolve_npz_params",
+    describer="dal_backdoor.data.npz:describe_npz",
 ))
 
 

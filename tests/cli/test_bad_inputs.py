@@ -7,10 +7,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dal_backdoor.checkpoint import save_checkpoint
+from tests.fakedata import write_image_folder
 from tests.helpers import (
     TINY_DATA,
     assert_cli_error,
@@ -75,7 +78,8 @@ CASES: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
     ("unknown loss", train("--loss", "focal"), None, "'focal' is not one of"),
     ("unknown trigger", train("--trigger", "blend"), None, "'blend' is not one of"),
     ("unknown noise kind", train("--noise-kind", "pair"), None, "'pair' is not one of"),
-    ("unknown model", train("--model", "vgg"), None, "'vgg' is not one of"),
+    ("unknown model", train("--model", "vgg"), None,
+     "unknown model 'vgg'; allowed: resnet18, resnet34, or your own as module:function"),
     ("epochs 0", train("--epochs", "0"), None, "epochs"),
     ("batch size 0", train("--batch-size", "0"), None, "batch_size"),
     ("negative lr", train("--lr", "-0.1"), None, "lr"),
@@ -297,6 +301,69 @@ CASES += [
     ("train store under a file with a valid --out",
      [*TRAIN[:-6], "--out", "{tmp}/run", "--db", "{tmp}/blocker/sub/r.db", "--device", "cpu"],
      _a_file, "cannot be created"),
+]
+
+# -- a researcher's own data and model (issue 18) -------------------------------------------------
+
+OWN = ["train", "--width", "2", "--epochs", "1", "--out", "{tmp}/run", "--db", "{tmp}/r.db",
+       "--device", "cpu"]
+
+
+def own(*extra: str) -> list[str]:
+    return [*OWN, *extra]
+
+
+def _empty_folder(tmp: Path) -> None:
+    (tmp / "imgs").mkdir()
+
+
+def _mixed_size_folder(tmp: Path) -> None:
+    write_image_folder(tmp / "imgs", {"a": 2, "b": 2})
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp / "imgs" / "b" / "small.png")
+
+
+def _image_folder(tmp: Path) -> None:
+    write_image_folder(tmp / "imgs")
+
+
+def _float_npz(tmp: Path) -> None:
+    np.savez(tmp / "d.npz", images=np.zeros((4, 8, 8), np.float32), labels=np.arange(4) % 2)
+
+
+def _npz_without_labels(tmp: Path) -> None:
+    np.savez(tmp / "d.npz", images=np.zeros((4, 8, 8), np.uint8))
+
+
+CASES += [
+    ("folder that does not exist", own("--dataset", "folder", "--root", "{tmp}/none"), None,
+     "none does not exist; allowed: a folder of class folders"),
+    ("folder without classes", own("--dataset", "folder", "--dataset-param", "path={tmp}/imgs"),
+     _empty_folder, "has 0 class(es) (none); allowed: at least 2"),
+    ("folder of images of two sizes", own("--dataset", "folder", "--root", "{tmp}/imgs"),
+     _mixed_size_folder, "images differ in size: a/000.png is 8x8, b/small.png is 4x4"),
+    ("folder with an unknown option", own("--dataset", "folder", "--root", "{tmp}/imgs",
+                                          "--dataset-param", "size=8"), _image_folder,
+     "unknown option(s) size of data set folder"),
+    ("folder with test_fraction 0", own("--dataset", "folder", "--root", "{tmp}/imgs",
+                                        "--dataset-param", "test_fraction=0"), _image_folder,
+     "test_fraction=0 is not in (0, 1)"),
+    ("folder target class the data lacks", own("--dataset", "folder", "--root", "{tmp}/imgs",
+                                               "--trigger", "local", "--target-class", "3"),
+     _image_folder, "target_class=3 is out of range; allowed: integers in [0, 2]"),
+    ("npz that does not exist", own("--dataset", "npz", "--root", "{tmp}/none.npz"), None,
+     "none.npz does not exist; allowed: an .npz file"),
+    ("npz of float images", own("--dataset", "npz", "--root", "{tmp}/d.npz"), _float_npz,
+     "array 'images' has dtype float32; allowed: uint8"),
+    ("npz without labels", own("--dataset", "npz", "--root", "{tmp}/d.npz"),
+     _npz_without_labels, "has images/labels without labels"),
+    ("npz given a folder", own("--dataset", "npz", "--root", "{tmp}"), None,
+     "is not a file; allowed: an .npz file"),
+    ("model module not found", train("--model", "no_such_module_q7:build"), None,
+     "model module 'no_such_module_q7' cannot be imported"),
+    ("model reference malformed", train("--model", "a:b:c"), None,
+     "model 'a:b:c' is not a registered name or module:function"),
+    ("model params for resnet18", train("--model-param", "depth=3"), None,
+     "model resnet18 takes no model params; got depth"),
 ]
 
 

@@ -56,3 +56,11 @@ def test_download_does_not_offer_synthetic(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
     help_text = invoke("download", "--help").output
     assert "synthetic" not in help_text.split("Usage:")[1].split("\n")[0]
+
+
+@pytest.mark.parametrize("name", ["folder", "npz"])
+def test_download_does_not_offer_data_read_from_your_files(tmp_path: Path, name: str) -> None:
+    result = invoke("download", name, "--root", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{name} reads your own files, there is nothing to download" in result.output
+    assert not list(tmp_path.iterdir())

@@ -46,7 +46,7 @@ def no_system_fmnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_registry_names() -> None:
-    assert list_datasets() == ["cifar10", "cifar100", "fashion-mnist", "synthetic"]
+    assert list_datasets() == ["cifar10", "cifar100", "fashion-mnist", "synthetic", "folder", "npz"]
 
 
 # -- CIFAR -----------------------------------------------------------------------------------
