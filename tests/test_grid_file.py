@@ -17,6 +17,7 @@ from dal_backdoor.grid_file import (
     noise_fields,
     with_axes,
 )
+from tests.helpers import REPO
 
 GRID_TOML = """
 name = "loss-x-poisons"
@@ -210,6 +211,16 @@ def test_bad_grid_file_is_one_config_error(tmp_path: Path, text: str, expected: 
     message = str(info.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_the_readme_example_grid_file(tmp_path: Path) -> None:
+    grid = load_grid_file(REPO / "examples" / "loss_x_poisons.toml")
+    specs = expand_user_grid(grid, grid.preset, device="cpu", data_root=str(tmp_path)).specs
+    assert [(s.config.loss, s.config.num_poison) for s in specs] == [
+        ("ce", 20), ("ce", 100), ("dal", 20), ("dal", 100)]
+    assert {(s.config.dataset, s.config.train_subset, s.config.test_subset, s.config.epochs,
+             s.config.width, s.config.trigger) for s in specs} == {
+        ("fashion-mnist", 2000, 2000, 2, 4, "local")}
 
 
 def test_missing_or_unreadable_grid_file(tmp_path: Path) -> None:
