@@ -111,11 +111,22 @@ def column_label(layout: Layout, value: Any, metric: str) -> str:
 
 
 def _rows(runs: list[RunRow], axes: dict[str, list[Any]], layout: Layout) -> list[str]:
-    """Row labels in axis order, those that some tagged run has."""
-    present = {_row_label(r.cell, layout) for r in runs}
+    """Row labels in axis order, those that some tagged run has (then labels of runs that
+    lack a row axis, e.g. "ce/-", from an earlier grid of the same name)."""
+    present = list(dict.fromkeys(_row_label(r.cell, layout) for r in runs))
     combos = itertools.product(*(axes[k] for k in layout.rows))
     labels = ["/".join(str(v) for v in combo) for combo in combos]
-    return [label for label in labels if label in present]
+    ordered = [label for label in labels if label in present]
+    return ordered + [label for label in present if label not in ordered]
+
+
+def _axes_note(runs: Sequence[RunRow]) -> str | None:
+    """A warning when the runs tagged with one grid name come from grids of other axes."""
+    shapes = sorted({", ".join(sorted(r.cell)) for r in runs})
+    if len(shapes) < 2:
+        return None
+    return ("WARNING: the runs tagged with this grid name have different axes ("
+            + "; ".join(shapes) + "): sweep each grid under its own --name.")
 
 
 def _columns(axes: dict[str, list[Any]], layout: Layout) -> list[str]:
@@ -173,9 +184,9 @@ def build_user_report(name: str, preset: str, runs: Sequence[RunRow], layout: La
     notes = [_metric_note(layout.metrics),
              "axes: " + "; ".join(f"{k} {', '.join(str(v) for v in vals)}"
                                   for k, vals in axes.items())]
-    shared = _shared_note(finished, axes)
-    if shared:
-        notes.append(shared)
+    for note in (_axes_note(runs), _shared_note(finished, axes)):
+        if note:
+            notes.append(note)
     pairs = poison_counts(finished)
     if pairs:
         notes.append("poisons: " + " / ".join(fmt_poison_rate(p, n) for p, n in pairs) + ".")
@@ -234,7 +245,7 @@ def load_table(request: TableRequest) -> LoadedTable:
     if not runs:
         have = ", ".join(f"{g} (preset {p})" for g, p in found) or "no tagged runs"
         raise ConfigError(f"{request.db} has no runs of grid {request.grid} with preset "
-                          f"{request.preset}; it has: {have}")
+                          f"{request.preset}; it has: {have}; run `dal-backdoor sweep` first")
     if request.builtin:
         return LoadedTable(build_report(request.grid, request.preset, runs), runs, None)
     axes = axes_of(runs, request.axis_order)

@@ -115,3 +115,16 @@ def test_cells_of_different_settings_are_flagged() -> None:
                                axes=axes)
     assert any(n.startswith("WARNING: cells pool runs") and "epochs: 2, 4" in n
                for n in report.notes)
+
+
+def test_runs_of_an_earlier_grid_of_the_same_name_keep_their_rows_and_are_flagged() -> None:
+    older = RunRow("old", {"loss": "gce", "seed": 0}, "finished", {"clean_acc": 0.7}, [],
+                   {"dataset": "fashion-mnist", "loss": "gce", "trigger": "none"})
+    runs = [*RUNS, older]
+    axes = axes_of(runs)
+    report = build_user_report("g", "small", runs, choose_layout("g", axes, "backdoor"),
+                               axes=axes)
+    assert report.rows == ("dal", "ce", "gce")
+    assert report.cell("gce", "num_poison=None acc") is None
+    assert any(n.startswith("WARNING: the runs tagged with this grid name have different "
+                            "axes (loss, num_poison, seed; loss, seed)") for n in report.notes)
