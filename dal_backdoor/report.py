@@ -105,6 +105,12 @@ class Report:
     columns: tuple[str, ...]
     cells: dict[tuple[str, str], Cell]
     notes: tuple[str, ...] = ()
+    #: Whether the paper's values (and the difference) have columns; not for a user grid.
+    paper_columns: bool = True
+    #: "backdoor" or "noise"; None: the kind of the built-in grid named ``grid``.
+    kind: str | None = None
+    #: The header of the row labels (e.g. "loss / width" for a user grid).
+    row_header: str = "row"
 
     def cell(self, row: str, column: str) -> Cell | None:
         return self.cells.get((row, column))
@@ -438,6 +444,8 @@ def fmt_cell(cell: Cell) -> tuple[str, str, str]:
 
 
 def to_markdown(report: Report) -> str:
+    if not report.paper_columns:
+        return _markdown_ours(report)
     head = ["row"] + [f"{c} (ours / paper / Δ)" for c in report.columns]
     lines = [f"**{report.title}** (grid `{report.grid}`, preset `{report.preset}`)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -446,6 +454,18 @@ def to_markdown(report: Report) -> str:
         for col in report.columns:
             ours, paper, diff = fmt_cell(report.cells[(row, col)])
             parts.append(f"{ours} / {paper} / {diff}")
+        lines.append("| " + " | ".join(parts) + " |")
+    lines += [""] + [f"- {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_ours(report: Report) -> str:
+    """Markdown of a report without paper values: mean ± std per cell."""
+    head = [report.row_header, *report.columns]
+    lines = [f"**{report.title}** (grid `{report.grid}`, preset `{report.preset}`)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report.rows:
+        parts = [row] + [fmt_cell(report.cells[(row, col)])[0] for col in report.columns]
         lines.append("| " + " | ".join(parts) + " |")
     lines += [""] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
@@ -465,7 +485,7 @@ def to_csv(report: Report) -> str:
     for note in report.notes:
         buffer.write(f"# {note}\n")
     fields = list(CSV_FIELDS)
-    if get_grid(report.grid).kind == "backdoor":
+    if (report.kind or get_grid(report.grid).kind) == "backdoor":
         fields += [f"{m}_{s}" for m in EXTRA_RATES for s in ("mean", "std", "n")]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -488,6 +508,8 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(report: Report) -> str:
+    if not report.paper_columns:
+        return _latex_ours(report)
     cols = "l" + "cc" * len(report.columns)
     lines = [r"\begin{tabular}{" + cols + "}", r"\toprule"]
     lines.append(" & ".join(["Row"] + [r"\multicolumn{2}{c}{" + _latex_escape(c) + "}"
@@ -499,6 +521,19 @@ def to_latex(report: Report) -> str:
         for col in report.columns:
             ours, paper, _ = fmt_cell(report.cells[(row, col)])
             parts += [ours.replace("±", r"$\pm$"), paper.replace("±", r"$\pm$")]
+        lines.append(" & ".join(parts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_ours(report: Report) -> str:
+    """LaTeX of a report without paper values: one mean ± std column per table column."""
+    lines = [r"\begin{tabular}{l" + "c" * len(report.columns) + "}", r"\toprule",
+             " & ".join([_latex_escape(report.row_header)]
+                        + [_latex_escape(c) for c in report.columns]) + r" \\", r"\midrule"]
+    for row in report.rows:
+        parts = [_latex_escape(row)] + [fmt_cell(report.cells[(row, c)])[0].replace(
+            "±", r"$\pm$") for c in report.columns]
         lines.append(" & ".join(parts) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

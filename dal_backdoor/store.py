@@ -622,6 +622,12 @@ class ResultsStore:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     @_reading
+    def tagged_grids(self) -> list[tuple[str, str]]:
+        """The distinct ``(grid, preset)`` pairs of the tags, sorted."""
+        rows = self._query("SELECT DISTINCT grid, preset FROM tags ORDER BY grid, preset")
+        return [(r[0], r[1]) for r in rows]
+
+    @_reading
     def tags(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._query("SELECT grid, preset, cell FROM tags WHERE run_id = ? ORDER BY rowid",
                            (run_id,))

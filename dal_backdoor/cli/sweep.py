@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.live import Live
@@ -14,6 +14,7 @@ from rich.text import Text
 from dal_backdoor.cli.common import (
     OutputPath,
     console,
+    convert_value,
     default_db,
     default_root,
     parse_key_values,
@@ -25,7 +26,11 @@ from dal_backdoor.experiments import RunSpec, list_grids, list_presets
 from dal_backdoor.metrics import rates_line
 
 if TYPE_CHECKING:  # the sweep module imports torch; --help must not
+    from dal_backdoor.experiments import Expansion
+    from dal_backdoor.grid_file import UserGrid
     from dal_backdoor.sweep import SweepEvent
+
+CUSTOM = "custom"  # the grid of --axis options alone (dal_backdoor.grid_file.CUSTOM)
 
 MAX_WORKERS = 1024
 
@@ -102,8 +107,17 @@ class LiveSweep:
 
 
 @click.command()
-@click.argument("grid", type=click.Choice(list_grids()))
-@click.option("--preset", type=click.Choice(list_presets()), default="small", show_default=True,
+@click.argument("grid", type=click.Choice([*list_grids(), CUSTOM]), required=False)
+@click.option("--grid-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A TOML file defining your own grid (axes, fixed settings, preset, seeds, "
+              "table layout); see the README, 'Your own grid'.")
+@click.option("--axis", "axes", multiple=True, metavar="K=V1,V2",
+              help="Sweep run setting K over these values (repeatable): on `custom`, on a "
+              "built-in GRID (adds or replaces that axis) or on --grid-file.")
+@click.option("--name", default=None,
+              help="Store tag of a user grid (default: custom, GRID-custom or the file's).")
+@click.option("--preset", type=click.Choice(list_presets()), default=None,
+              show_default="small, or the grid file's",
               help="paper: the paper's full setup; small: 2-core CPU; ci: smallest.")
 @click.option("--db", type=OutputPath("file"), default=default_db,
               show_default="results/results.db or $DAL_BACKDOOR_DB", help="Results store.")
@@ -133,46 +147,51 @@ class LiveSweep:
               type=click.Choice(registry_names("dal_backdoor.tracking", "list_trackers")),
               help="Also log each run's epochs and config to TensorBoard (<run folder>/"
               "tensorboard) or MLflow; repeatable. Needs pip install 'dal-backdoor[track]'.")
-def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, only: str | None,
+def command(grid: str | None, grid_file: Path | None, axes: tuple[str, ...], name: str | None,
+            preset: str | None, db: Path, runs_dir: Path | None, root: str, only: str | None,
             overrides: tuple[str, ...], seeds: str | None, jobs: int, runs_per_gpu: int,
             backend: str, address: str | None, device: str, dry_run: bool,
             track: tuple[str, ...]) -> None:
-    """Run every missing run of GRID (table6, table2, table3) under a preset.
+    """Run every missing run of GRID (table6, table2, table3, attacks, dose) under a preset,
+    or of your own grid (--grid-file, or --axis on `custom` or on a built-in GRID).
 
     Finished runs (same run id in --db) are skipped, interrupted ones resume from their
     checkpoints, failed ones are retried; a run that fails is recorded with its error and the
-    sweep goes on. Then print the table with `dal-backdoor table GRID --preset P`.
+    sweep goes on. Then print the table with `dal-backdoor table GRID --preset P` (a user
+    grid: `dal-backdoor table --grid-file F`, or `table NAME`).
 
     \b
     Example (Table 6 under the small preset, two runs at a time, then the table):
       dal-backdoor sweep table6 --preset small --jobs 2 --db results/small.db
       dal-backdoor sweep table6 --only 'loss=ce|dal' --seeds 0-4 --set epochs=4
       dal-backdoor table table6 --preset small --db results/small.db
+    Your own grid (a file, or axes over any run setting):
+      dal-backdoor sweep --grid-file my_grid.toml --db results/mine.db
+      dal-backdoor sweep custom --axis loss=ce,sce,dal --axis num_poison=20,100 \\
+          --set trigger=local --seeds 0
     """
-    from dal_backdoor.experiments import expand, parse_only, parse_seeds
+    from dal_backdoor.experiments import parse_only, parse_seeds
     from dal_backdoor.sweep import run_sweep
     from dal_backdoor.tracking import check_available
 
     track = check_available(track)  # a missing package: one line, before any run
-    expansion = expand(grid, preset, data_root=root, only=parse_only(only), device=device,
-                       overrides=parse_key_values(overrides, "--set"), seeds=parse_seeds(seeds))
+    user = user_grid(grid, grid_file, axes, name)
+    preset = preset or (user.preset if user is not None else None) or "small"
+    label = user.name if user is not None else str(grid)
+    expansion = _expand(grid, user, preset, root=root, only=parse_only(only), device=device,
+                        overrides=parse_key_values(overrides, "--set"),
+                        seeds=parse_seeds(seeds))
     if address is not None and backend != "ray":
         raise click.UsageError("--address is only used with --backend ray")
     if not expansion.specs:
-        raise click.UsageError(f"no runs to do: the grid {grid} under preset {preset} "
+        raise click.UsageError(f"no runs to do: the grid {label} under preset {preset} "
                                "(and --only) selects nothing")
     runs_dir = check_before_writing(expansion.specs, db, runs_dir)
+    again = f"--grid-file {grid_file}" if grid_file is not None else str(grid)
     set_interrupt_hint(f"finished runs are kept and interrupted ones resume from their last "
-                       f"epoch: run the same `dal-backdoor sweep {grid}` command again")
+                       f"epoch: run the same `dal-backdoor sweep {again}` command again")
     if dry_run:
-        table = Table(title=f"{grid} / {preset}: {len(expansion.specs)} runs")
-        for col in ("run id", "cell", "dataset", "epochs", "width", "device"):
-            table.add_column(col)
-        for spec in expansion.specs:
-            c = spec.config
-            table.add_row(spec.run_id, spec.label, c.dataset, str(c.epochs), str(c.width),
-                          f"{c.device}/{c.precision}")
-        console.print(table)
+        print_dry_run(f"{label} / {preset}", expansion.specs)
         return
     reporter = LiveSweep()
     try:
@@ -183,12 +202,79 @@ def command(grid: str, preset: str, db: Path, runs_dir: Path | None, root: str, 
             reporter.live.stop()
     for _cell, reason in expansion.skipped[:1]:
         console.print(f"[yellow]skipped {len(expansion.skipped)} cell(s): {reason}[/]")
-    console.print(f"[bold]{grid}/{preset}[/]: {summary.already_finished} already finished, "
+    console.print(f"[bold]{label}/{preset}[/]: {summary.already_finished} already finished, "
                   f"{len(summary.finished)} run now, {len(summary.failed)} failed "
                   f"(store {db}, runs in {runs_dir})")
     if summary.failed:
         raise click.ClickException(f"{len(summary.failed)} run(s) failed; see "
                                    f"`dal-backdoor runs --db {db} --status failed`")
+
+
+def print_dry_run(title: str, specs: list[RunSpec]) -> None:
+    table = Table(title=f"{title}: {len(specs)} runs")
+    for col in ("run id", "cell", "dataset", "epochs", "width", "device"):
+        table.add_column(col)
+    for spec in specs:
+        c = spec.config
+        table.add_row(spec.run_id, spec.label, c.dataset, str(c.epochs), str(c.width),
+                      f"{c.device}/{c.precision}")
+    console.print(table)
+
+
+def parse_axes(options: tuple[str, ...]) -> dict[str, tuple[Any, ...]]:
+    """``("loss=ce,dal", "num_poison=20,100")`` -> {"loss": ("ce", "dal"), "num_poison":
+    (20, 100)}: values converted as --set values are, then checked for their setting."""
+    from dal_backdoor.grid_file import check_axis
+
+    out: dict[str, tuple[Any, ...]] = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise click.BadParameter(f"{option!r} is not KEY=V1,V2 (e.g. loss=ce,dal)",
+                                     param_hint="--axis")
+        if key in out:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint="--axis")
+        values = [convert_value(key, v.strip(), "--axis") for v in text.split(",")]
+        out[key] = check_axis(key, values, f"--axis {key}")
+    return out
+
+
+def user_grid(grid: str | None, grid_file: Path | None, axes: tuple[str, ...],
+              name: str | None) -> UserGrid | None:
+    """The user grid that GRID, --grid-file, --axis and --name define; None for a built-in
+    GRID as it is."""
+    from dal_backdoor.grid_file import check_grid_name, grid_from_axes, load_grid_file, with_axes
+
+    if grid is not None and grid_file is not None:
+        raise click.UsageError("give GRID or --grid-file, not both")
+    if grid is None and grid_file is None:
+        raise click.UsageError("missing GRID (" + ", ".join([*list_grids(), CUSTOM])
+                               + ") or --grid-file")
+    parsed = parse_axes(axes)
+    if grid_file is not None:
+        found = load_grid_file(grid_file)
+        if name is not None:
+            check_grid_name(name, "--name")
+        return with_axes(found, parsed, name=name) if parsed or name else found
+    if grid == CUSTOM and not parsed:
+        raise click.UsageError("the custom grid needs at least one --axis (e.g. --axis "
+                               "loss=ce,dal)")
+    if parsed:
+        return grid_from_axes(str(grid), parsed, name=name)
+    if name is not None:
+        raise click.UsageError("--name names a user grid (--axis or --grid-file)")
+    return None
+
+
+def _expand(grid: str | None, user: UserGrid | None, preset: str, **kwargs: Any) -> Expansion:
+    from dal_backdoor.experiments import expand
+    from dal_backdoor.grid_file import expand_user_grid
+
+    root = kwargs.pop("root")
+    if user is not None:
+        return expand_user_grid(user, preset, data_root=root, **kwargs)
+    return expand(str(grid), preset, data_root=root, **kwargs)
 
 
 def check_before_writing(specs: list[RunSpec], db: Path, runs_dir: Path | None) -> Path:

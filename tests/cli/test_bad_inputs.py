@@ -431,6 +431,93 @@ CASES += [
 ]
 
 
+# -- issue 18: user grids (sweep --grid-file / --axis) and table of them, table --compare ------
+
+USER_GRID = 'name = "mine"\n[fixed]\ndataset = "synthetic"\n[axes]\nloss = ["ce", "dal"]\n'
+
+
+def _grid_file(text: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / "g.toml").write_text(text)
+    return setup
+
+
+def _user_grid_store(tmp: Path) -> None:
+    from dal_backdoor.store import ResultsStore
+
+    with ResultsStore(tmp / "r.db") as store:
+        store.tag_run("u0", "mine", "small", {"loss": "ce", "seed": 0})
+        store.start_run("u0", {"dataset": "fashion-mnist", "loss": "ce", "seed": 0}, {})
+        store.finish_run("u0", {"clean_acc": 0.5})
+
+
+def grid_sweep(*extra: str) -> list[str]:
+    return ["sweep", "--grid-file", "{tmp}/g.toml", "--db", "{tmp}/r.db", "--dry-run", *extra]
+
+
+CASES += [
+    ("sweep --grid-file missing", grid_sweep(), None, "grid file {tmp}/g.toml does not exist"),
+    ("sweep --grid-file not TOML", grid_sweep(), _grid_file("name = "), "is not valid TOML"),
+    ("sweep --grid-file unknown setting", grid_sweep(),
+     _grid_file('name = "g"\n[axes]\nlos = ["ce"]'), "unknown run setting 'los'"),
+    ("sweep --grid-file unknown loss", grid_sweep(),
+     _grid_file('name = "g"\n[axes]\nloss = ["ce", "focal"]'), "focal"),
+    ("sweep --grid-file seed axis", grid_sweep(),
+     _grid_file('name = "g"\n[axes]\nseed = [0, 1]'), "seeds = [...]"),
+    ("sweep --grid-file built-in name", grid_sweep(),
+     _grid_file('name = "table6"\n[axes]\nloss = ["ce"]'), "built-in grid's"),
+    ("sweep --grid-file --set of an axis", grid_sweep("--set", "loss=gce"),
+     _grid_file(USER_GRID), "set by the 'loss' axis of grid mine"),
+    ("sweep --grid-file --set unknown key", grid_sweep("--set", "colour=1"),
+     _grid_file(USER_GRID), "unknown run setting 'colour'"),
+    ("sweep --grid-file too many poisons", grid_sweep("--set", "trigger=local", "--set",
+                                                      "num_poison=100000", "--set",
+                                                      "train_subset=none"),
+     _grid_file(USER_GRID), "num_poison"),
+    ("sweep GRID and --grid-file", [*grid_sweep()[:1], "table6", *grid_sweep()[1:]],
+     _grid_file(USER_GRID), "not both"),
+    ("sweep without GRID", ["sweep", "--db", "{tmp}/r.db"], None, "missing GRID"),
+    ("sweep custom without --axis", sweep()[:1] + ["custom", "--db", "{tmp}/r.db"], None,
+     "needs at least one --axis"),
+    ("sweep --axis without values", sweep("--axis", "loss"), None, "is not KEY=V1,V2"),
+    ("sweep --axis unknown key", sweep("--axis", "colour=1,2"), None,
+     "--axis colour: unknown run setting 'colour'"),
+    ("sweep --axis twice", sweep("--axis", "width=2", "--axis", "width=4"), None,
+     "given twice"),
+    ("sweep --axis bad value", sweep("--axis", "width=4,0", "--set", "dataset=synthetic"),
+     None, "width=0 is not in [1, 4096]"),
+    ("sweep --axis not an integer", sweep("--axis", "epochs=1,x"), None,
+     "epochs='x' is not an integer"),
+    ("sweep --axis seed", sweep("--axis", "seed=1,2"), None, "--seeds"),
+    ("sweep --axis and --set of it", sweep("--axis", "width=2,4", "--set", "width=8"), None,
+     "set by the 'width' axis"),
+    ("sweep --name on a built-in grid", sweep("--name", "x"), None, "--name names a user grid"),
+    ("sweep --name of a built-in grid", sweep("--axis", "width=2", "--name", "table2"), None,
+     "built-in grid's"),
+    ("table of an unknown grid", ["table", "nosuch", "--db", "{tmp}/r.db"], _table_store,
+     "has no runs of grid nosuch with preset small; it has: table6 (preset ci)"),
+    ("table without GRID", ["table", "--db", "{tmp}/r.db"], _table_store, "missing GRID"),
+    ("table --rows of a built-in grid", ["table", "table6", "--db", "{tmp}/r.db", "--rows",
+                                         "loss"], _table_store, "lay out a user grid's table"),
+    ("table --rows not an axis", ["table", "mine", "--db", "{tmp}/r.db", "--rows", "width"],
+     _user_grid_store, "'width' is not an axis of the grid; allowed: loss"),
+    ("table --grid-file missing", ["table", "--grid-file", "{tmp}/g.toml", "--db",
+                                   "{tmp}/r.db"], _table_store, "does not exist"),
+    ("table --compare the same table", ["table", "table6", "--preset", "ci", "--db",
+                                        "{tmp}/r.db", "--compare", "{tmp}/r.db"],
+     _table_store, "name the same table"),
+    ("table --compare a missing store", ["table", "table6", "--preset", "ci", "--db",
+                                         "{tmp}/r.db", "--compare", "{tmp}/none.db"],
+     _table_store, "no results store at {tmp}/none.db"),
+    ("table --compare as latex", ["table", "table6", "--preset", "ci", "--db", "{tmp}/r.db",
+                                  "--compare-preset", "small", "--format", "latex"],
+     _table_store, "cannot show a comparison"),
+    ("table --compare with --plot", ["table", "table6", "--preset", "ci", "--db",
+                                     "{tmp}/r.db", "--compare-preset", "small", "--plot",
+                                     "{tmp}/plots"], _table_store, "--plot draws one table"),
+]
+
+
 @pytest.mark.parametrize(("name", "args", "setup", "expected"), CASES,
                          ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path: Path, name: str, args: list[str],
@@ -441,6 +528,7 @@ def test_bad_input(tmp_path: Path, name: str, args: list[str],
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
     result = invoke(*argv)
     line = assert_cli_error(result)
+    expected = expected.replace("{tmp}", str(tmp_path))
     assert expected.lower() in line.lower(), result.output
     assert snapshot(tmp_path) == before, f"{name}: files changed"
 
