@@ -32,6 +32,7 @@ from dal_backdoor.evaluate import evaluate_backdoor
 from dal_backdoor.losses.base import LossModule
 from dal_backdoor.recorder import RunRecorder
 from dal_backdoor.rundir import RunDir
+from dal_backdoor.signals import deferred_signals
 from dal_backdoor.training_state import TrainingState
 
 log = logging.getLogger(__name__)
@@ -296,8 +297,9 @@ def _train_epochs(cfg: RunConfig, state: TrainingState, data: PreparedData, run_
         row = run_epoch(cfg, epoch, net, state, data, test_images, cb)
         state.history.append(row)
         state.epoch = epoch
-        state.save(run_dir.checkpoint)
-        recorder.epoch(row)
+        with deferred_signals():  # the checkpoint and the store's row agree on the epoch
+            state.save(run_dir.checkpoint)
+            recorder.epoch(row)
         if cb.on_epoch_end:
             cb.on_epoch_end(row)
 
