@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.experiments import Grid, get_grid
+from dal_backdoor.experiments import CLEAN, Grid, get_grid
 from dal_backdoor.io import atomic_write_with
 from dal_backdoor.report import DOSE_THRESHOLD, Cell, Report, RunRow, build_report, current_runs
 
@@ -114,9 +114,9 @@ def loss_style(grid: Grid, loss: str) -> dict[str, Any]:
 
 def panel_label(grid: Grid, panel: str) -> str:
     """A panel's column as a reader knows it: ``"global trigger (weng)"``, ``"local
-    trigger"``, or the noise setting."""
+    trigger"``, ``"symmetric-0.4 label noise"`` or ``"clean labels (no noise)"``."""
     if grid.kind != "backdoor":
-        return f"{panel} label noise"
+        return "clean labels (no noise)" if panel == CLEAN else f"{panel} label noise"
     runs_as = grid.triggers.get(panel, panel)
     return f"{panel} trigger" + ("" if runs_as == panel else f" ({runs_as})")
 
@@ -356,7 +356,7 @@ def final_panels(grid: Grid, report: Report, dataset: str) -> list[FinalPanel]:
                 for trigger in grid.axes["trigger"]]
     losses = [loss for loss in report.rows
               if any(report.cells[(loss, c)].values for c in report.columns)]
-    return [FinalPanel(setting, f"{setting} label noise", "test accuracy (%)",
+    return [FinalPanel(setting, panel_label(grid, setting), "test accuracy (%)",
                        tuple((loss, report.cells[(loss, setting)]) for loss in losses))
             for setting in report.columns]
 

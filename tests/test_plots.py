@@ -56,7 +56,7 @@ def backdoor_run(loss: str, trigger: str, seed: int, acc: float, asr: float) -> 
 
 
 def noise_run(loss: str, setting: str, seed: int, acc: float, fit: float) -> RunRow:
-    kind, rate = setting.rsplit("-", 1)
+    kind, rate = setting.rsplit("-", 1) if setting != "clean" else ("none", "0")
     return RunRow(f"{loss}-{setting}-{seed}",
                   {"dataset": "cifar10", "loss": loss, "noise": setting, "seed": seed},
                   "finished", {"clean_acc": acc}, epoch_rows(loss, acc, "train_acc_noisy", fit),
@@ -170,6 +170,24 @@ def test_backdoor_final_values_beside_the_paper() -> None:
     assert legend == ["ours: mean ± std", "ours: one seed (n above)", "paper: mean ± std"]
     assert_laid_out(fig)
     assert final_values_figure(grid, report, "cifar100", BACKDOOR) is None
+
+
+def test_table2_small_clean_column_has_no_paper_bar() -> None:
+    runs = [noise_run(loss, setting, 0, acc, 0.2)
+            for loss, acc in (("ce", 0.9), ("dal", 0.88))
+            for setting in ("clean", "symmetric-0.8")]
+    grid = get_grid("table2-small")
+    report = build_report("table2-small", "small", runs)
+    fig = final_values_figure(grid, report, "cifar10", runs)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["clean labels (no noise)",
+                                               "symmetric-0.8 label noise"]
+    assert [round(b.get_height(), 2) for b in bars(axes[0])] == [90.0, 88.0]
+    assert len(bars(axes[1])) == 4  # ours and the paper's, per loss
+    clean = [r for r in runs if r.cell["noise"] == "clean"]
+    assert "clean labels (no noise)" in curves_figure(
+        grid, "cifar10", "clean", clean)._suptitle.get_text()
+    assert_laid_out(fig)
 
 
 def test_noise_final_values_use_the_noise_table() -> None:
