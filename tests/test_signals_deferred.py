@@ -9,6 +9,16 @@ import pytest
 from dal_backdoor.signals import deferred_signals
 
 
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt here, even if the test runner was started with SIGINT
+    ignored (a background job of a non-interactive shell, e.g. under nohup)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises")
 def test_a_signal_inside_the_block_is_delivered_after_it() -> None:
     steps: list[str] = []
     with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the order of the steps is the point

@@ -38,11 +38,18 @@ TRAIN = ["train", *TINY_DATA, "--width", "4", "--epochs", "5000", "--no-augment"
          "--device", "cpu"]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_training(tmp: Path, signum: int) -> subprocess.CompletedProcess[str]:
     env = cli_env(OMP_NUM_THREADS="1")
+    # SIGINT at its default in the child, even when the test runner was started with SIGINT
+    # ignored (a background job of a non-interactive shell, e.g. under nohup).
     proc = subprocess.Popen([sys.executable, "-m", "dal_backdoor", *TRAIN, "--out",
                              str(tmp / "run"), "--db", str(tmp / "r.db")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 240
     while not (tmp / "run" / "checkpoint.pt").exists():
         assert proc.poll() is None, proc.communicate()
