@@ -3,7 +3,9 @@ a user grid's table; two tables side by side (--compare)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -131,15 +133,7 @@ def command(grid: str | None, grid_file: Path | None, preset: str | None, db: Pa
         show_comparison(request, other, fmt, out)
         return
     loaded = load_table(request)
-    report = loaded.report
-    if fmt == "rich":
-        console.print(rich_table(report))
-        for note in report.notes:
-            console.print(f"[dim]- {note}[/]")
-    elif out is None:
-        click.echo(export(report, fmt), nl=False)
-    else:
-        write_output(out, export(report, fmt))
+    _emit(loaded.report, rich_table, export, fmt, out)
     if plot_dir is not None:
         for path in _plot(loaded, plot_dir, formats):
             console.print(f"wrote {path}")
@@ -228,14 +222,21 @@ def show_comparison(a, b, fmt: str, out: Path | None) -> None:
     labels = side_labels(*({"db": str(r.db), "grid": r.grid, "preset": r.preset}
                            for r in (a, b)))
     cmp = compare(left.report, right.report, *labels, runs_a=left.runs, runs_b=right.runs)
+    _emit(cmp, rich_comparison, export, fmt, out)
+
+
+def _emit(table: Any, render_rich: Callable[[Any], Any], export: Callable[[Any, str], str],
+          fmt: str, out: Path | None) -> None:
+    """A table or a comparison: rich with its notes on the console, else ``export``-ed in
+    ``fmt`` to standard output or (atomically) to ``out``."""
     if fmt == "rich":
-        console.print(rich_comparison(cmp))
-        for note in cmp.notes:
+        console.print(render_rich(table))
+        for note in table.notes:
             console.print(f"[dim]- {note}[/]")
     elif out is None:
-        click.echo(export(cmp, fmt), nl=False)
+        click.echo(export(table, fmt), nl=False)
     else:
-        write_output(out, export(cmp, fmt))
+        write_output(out, export(table, fmt))
 
 
 def _require_matplotlib() -> None:

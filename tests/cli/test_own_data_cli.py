@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.slow  # trains through the CLI and in subprocesses
 
 TINY = ["--width", "2", "--epochs", "1", "--device", "cpu"]
 
-
-@pytest.fixture
-def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh model module (a unique name) in ``tmp_path/nets``, on sys.path."""
-    name = f"usernet_{uuid.uuid4().hex[:12]}"
-    write_model_module(tmp_path / "nets", name)
-    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
-    yield name
-    sys.modules.pop(name, None)
 
 
 def test_train_and_evaluate_an_image_folder_with_a_user_model(tmp_path: Path,

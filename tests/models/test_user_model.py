@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,6 @@ from dal_backdoor.models import create_model, resolve_model
 from dal_backdoor.models.user import source_sha256
 from tests.fakedata import write_model_module
 from tests.helpers import cli_env
-
-
-@pytest.fixture
-def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh model module in ``tmp_path/nets`` (a unique name), importable from there."""
-    name = f"usernet_{uuid.uuid4().hex[:12]}"
-    write_model_module(tmp_path / "nets", name)
-    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
-    yield name
-    sys.modules.pop(name, None)
 
 
 def _resolve(ref: str, params: dict | None = None, **kw: object) -> dict:
