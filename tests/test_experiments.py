@@ -210,12 +210,19 @@ def test_attacks_grid_is_losses_by_attacks_by_seeds(tmp_path: Path) -> None:
         "badnets": "local", "badnets-random": "badnets-random", "weng": "weng",
         "grating": "grating", "blended": "blended", "sig": "sig", "wanet": "wanet"}
     assert {a: c.cross_ratio for a, c in by_attack.items() if c.cross_ratio} == {"wanet": 2.0}
-    assert all((c.num_poison, c.target_class, c.dataset, c.train_subset)
-               == (100, 7, "fashion-mnist", 10_000) for c in by_attack.values())
-    # the badnets column is table6's local cell: the same run, shared by both grids' stores
+    assert all((c.num_poison, c.target_class, c.dataset, c.train_subset, c.epochs,
+                c.test_subset, c.width) == (100, 7, "fashion-mnist", 10_000, 5, 1_000, 8)
+               for c in by_attack.values())
+    # the badnets and weng columns are the dose grid's 100-poison cells: the same runs, shared
+    # by both grids in one store (table6 small trains 14 epochs, so its runs are others)
+    dose = expand("dose", "small", data_root=str(tmp_path), device="cpu",
+                  only=parse_only("loss=ce,num_poison=100,seed=0")).specs
+    assert {s.cell["trigger"]: s.run_id for s in dose} == {
+        "local": by_attack["badnets"].run_id, "global": by_attack["weng"].run_id}
     table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
                     only=parse_only("loss=ce,trigger=local,seed=0")).specs
-    assert by_attack["badnets"].run_id == table6[0].run_id
+    assert table6[0].config.epochs == 14
+    assert by_attack["badnets"].run_id != table6[0].run_id
     paper = expand("attacks", "paper", device="cpu", only=parse_only("loss=dal,attack=sig"))
     assert [s.config.dataset for s in paper.specs] == ["cifar10"] * 3
     again = expand("attacks", "small", data_root=str(tmp_path), device="cpu")
@@ -234,13 +241,14 @@ def test_dose_grid_scales_the_budget_to_the_preset(tmp_path: Path) -> None:
               for s in paper.specs}
     assert counts[("local", 10)] == ("local", 50)
     assert counts[("global", 800)] == ("weng", 4000)
-    # the 100-poison cell is table6's run
-    table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
-                    only=parse_only("loss=gce,trigger=global,seed=1")).specs
+    assert {(s.config.epochs, s.config.test_subset) for s in small.specs} == {(5, 1_000)}
+    # the 100-poison global cell is the attacks grid's weng cell
+    attacks = expand("attacks", "small", data_root=str(tmp_path), device="cpu",
+                     only=parse_only("loss=gce,attack=weng,seed=1")).specs
     (same,) = [s for s in small.specs if s.cell == {"dataset": "cifar10", "loss": "gce",
                                                      "trigger": "global", "num_poison": 100,
                                                      "seed": 1}]
-    assert same.run_id == table6[0].run_id
+    assert same.run_id == attacks[0].run_id
 
 
 def test_scaled_budget_never_rounds_to_zero() -> None:
