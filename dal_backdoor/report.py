@@ -170,25 +170,10 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     runs, left_out = current_runs(grid_name, runs)
     runs = [r for r in runs if r.status == "finished" and r.final is not None]
     notes: list[str] = []
-    extras: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
     if left_out:
         notes.append(_left_out_note(grid_name, left_out))
-    if "attack" in grid.axes or "num_poison" in grid.axes:
-        rows, columns, values, paper, extra = beyond_paper_layout(grid, runs)
-        notes.extend(extra)
-    elif grid.kind == "backdoor":
-        rows, columns, values, paper = _table6_layout(grid, runs)
-        extras = backdoor_extras(runs)  # keyed like the table6 layout's cells
-        notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
-                     "protocol (test images predicted as the target class when clean are "
-                     "dropped, the trigger is stamped on the rest).")
-    else:
-        rows, columns, values, paper = _noise_layout(grid, runs)
-        notes.append("test accuracy (%) after the last epoch.")
-        if CLEAN in grid.axes["noise"]:
-            notes.append("clean = the same loss and preset without label noise: each loss's "
-                         "reference accuracy (no such column in the paper).")
-        notes.extend(noise_source_notes(runs))
+    beyond = _beyond_paper(grid)
+    rows, columns, values, paper, extras = _layout(grid, runs, notes)
     cells = {
         (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)),
                      extras.get((r, c), {}))
@@ -208,13 +193,43 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         notes.append("WARNING: cells pool runs whose settings differ beyond the seed ("
                      + "; ".join(f"{k}: {', '.join(v)}" for k, v in mixed.items())
                      + "); keep one results store per setting (e.g. per --set).")
-    if preset != "paper":
+    if preset != "paper" and not beyond:
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")
     title = paper_values.SOURCE.get(grid_name, grid.description)
     if grid.kind == "backdoor":
         title = poison_title(title, runs)
+    if beyond:  # not in the paper: no paper or difference columns
+        return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells,
+                      tuple(notes), paper_columns=False,
+                      row_header="loss" if "attack" in grid.axes else "trigger/loss")
     return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes))
+
+
+def _beyond_paper(grid: Any) -> bool:
+    return "attack" in grid.axes or "num_poison" in grid.axes
+
+
+def _layout(grid: Any, runs: list[RunRow], notes: list[str]):
+    """``(rows, columns, values, paper, extras)`` of the grid's table; appends its notes."""
+    extras: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
+    if _beyond_paper(grid):
+        rows, columns, values, paper, extra = beyond_paper_layout(grid, runs)
+        notes.extend(extra)
+    elif grid.kind == "backdoor":
+        rows, columns, values, paper = _table6_layout(grid, runs)
+        extras = backdoor_extras(runs)  # keyed like the table6 layout's cells
+        notes.append("acc = clean test accuracy; ASR = attack success rate by the paper's "
+                     "protocol (test images predicted as the target class when clean are "
+                     "dropped, the trigger is stamped on the rest).")
+    else:
+        rows, columns, values, paper = _noise_layout(grid, runs)
+        notes.append("test accuracy (%) after the last epoch.")
+        if CLEAN in grid.axes["noise"]:
+            notes.append("clean = the same loss and preset without label noise: each loss's "
+                         "reference accuracy (no such column in the paper).")
+        notes.extend(noise_source_notes(runs))
+    return rows, columns, values, paper, extras
 
 
 #: The rates beside ASR that a backdoor table's CSV/JSON carry (mean, std, n per ASR cell).

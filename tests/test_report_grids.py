@@ -58,8 +58,13 @@ def test_attacks_table_is_loss_by_attack_acc_and_asr() -> None:
     assert report.cell("gce", "weng ASR").values == ()
     assert any("clean-label attacks (sig) the target class is dropped" in n
                for n in report.notes)
+    # not in the paper: no paper or difference columns, and no "paper for orientation" note
+    assert not report.paper_columns
+    assert report.row_header == "loss"
+    assert not any("orientation" in n for n in report.notes)
     md = to_markdown(report)
-    assert "| ce | 91.00±1.00*(2/3) / - / - | 98.00±2.00*(2/3) / - / - |" in md
+    assert "| loss | badnets acc | badnets ASR |" in md
+    assert "| ce | 91.00±1.00*(2/3) | 98.00±2.00*(2/3) |" in md
     assert "ce,badnets ASR,98.0,2.0,2,3" in to_csv(report)
     assert json.loads(to_json(report))["grid"] == "attacks"
 
@@ -84,6 +89,7 @@ def test_dose_table_and_threshold_note() -> None:
     assert report.columns == ("10/10k", "25/10k", "50/10k", "100/10k", "200/10k", "400/10k",
                               "800/10k")
     assert report.rows[:3] == ("local/ce", "local/gce", "local/dal")
+    assert (report.paper_columns, report.row_header) == (False, "trigger/loss")
     assert report.cell("local/ce", "10/10k").mean == pytest.approx(40.0)
     assert report.cell("local/dal", "25/10k").values == (10.0, 30.0)
     (note,) = [n for n in report.notes if n.startswith("smallest budget")]

@@ -17,20 +17,48 @@ TABLE_METRICS = ("clean_acc", "asr", "asr_true", "robust_acc")  # grid_file.TABL
 PLOT_FILES = ("*.png", "*.pdf", "*.svg")  # what --plot writes: never over a device or FIFO
 
 
+#: Above this many columns, a table whose columns are "<name> <metric>" prints one table per
+#: metric (the attacks grid: 7 attacks x acc/ASR would not fit a terminal as one).
+SPLIT_ABOVE_COLUMNS = 8
+
+
+def metric_groups(columns: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``("a acc", "a ASR", "b acc", "b ASR")`` -> ``{"acc": ("a acc", "b acc"), "ASR": ...}``
+    when every column ends in a metric word shared by several columns, else one group ``""``."""
+    groups: dict[str, list[str]] = {}
+    for col in columns:
+        name, _, metric = col.rpartition(" ")
+        groups.setdefault(metric if name else "", []).append(col)
+    if "" in groups or len(groups) < 2 or any(len(g) < 2 for g in groups.values()):
+        return {"": tuple(columns)}
+    return {metric: tuple(cols) for metric, cols in groups.items()}
+
+
 def rich_table(report):  # rich types stay local to the CLI
+    from rich.console import Group
+
+    groups = metric_groups(report.columns)
+    if len(report.columns) <= SPLIT_ABOVE_COLUMNS or len(groups) == 1:
+        return _rich_table(report, report.columns, "")
+    return Group(*(_rich_table(report, cols, metric) for metric, cols in groups.items()))
+
+
+def _rich_table(report, columns: tuple[str, ...], metric: str):
     from rich.table import Table
 
     from dal_backdoor.report import fmt_cell
 
-    table = Table(title=f"{report.title}\n[dim]grid {report.grid}, preset {report.preset}[/]",
-                  show_lines=True)
+    part = f" - {metric}" if metric else ""
+    table = Table(title=f"{report.title}{part}\n[dim]grid {report.grid}, preset "
+                        f"{report.preset}[/]", show_lines=True)
     table.add_column(report.row_header, style="bold")
-    for col in report.columns:
-        header = f"{col}\nours | paper | Δ" if report.paper_columns else col
+    for col in columns:
+        name = col.removesuffix(f" {metric}") if metric else col  # the title names the metric
+        header = f"{name}\nours | paper | Δ" if report.paper_columns else name
         table.add_column(header, justify="right")
     for row in report.rows:
         parts = []
-        for col in report.columns:
+        for col in columns:
             ours, paper, diff = fmt_cell(report.cells[(row, col)])
             parts.append(f"{ours}\n[dim]{paper}[/]\n{diff}" if report.paper_columns else ours)
         table.add_row(row, *parts)
