@@ -3,16 +3,18 @@
 #
 #   bash scripts/reproduce.sh                     # small preset: 2-core CPU, Fashion-MNIST
 #   bash scripts/reproduce.sh --preset paper      # the paper's setup (GPU, downloads CIFAR)
-#   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 8 (about 11 minutes)
-#   bash scripts/reproduce.sh --grid attacks      # 6 losses x 7 attacks x 3 seeds (126 runs)
+#   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 14 (about 11 minutes)
+#   bash scripts/reproduce.sh --grid attacks      # 6 losses x 7 attacks x 3 seeds (126 runs,
+#                                                 # 5 epochs each at small/ci)
 #   bash scripts/reproduce.sh --grid dose         # poison budget: 7 budgets x 3 losses x 2
-#                                                 # triggers x 3 seeds (126 runs)
+#                                                 # triggers x 3 seeds (126 runs, 5 epochs)
 #   bash scripts/reproduce.sh --grid table2       # label noise (grid table2-small): 6 losses x
 #                                                 # clean + 4 noise settings x 3 seeds (90 runs)
 #
 # Options: --grid table6|table2|attacks|dose (default table6), --preset small|paper|ci, --jobs N
 # (concurrent CPU runs, default: number of cores, at most 4), --runs-per-gpu K (default 4),
-# --db FILE (default results/<grid>_<preset>.db; outputs go to results/<grid>_<preset>.*).
+# --db FILE (default results/<grid>_<preset>.db, and results/beyond_<preset>.db for attacks and
+# dose, which share their 100-poison badnets/weng runs; outputs go to results/<grid>_<preset>.*).
 # Finished runs are kept in the results store: re-running the script only runs what is missing,
 # and an interrupted sweep resumes from its checkpoints.
 set -euo pipefail
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="$2"; shift 2 ;;
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
                 "--runs-per-gpu, --db" >&2
            exit 2 ;;
@@ -51,7 +53,10 @@ if [ -z "$jobs" ]; then
     jobs="$(nproc 2>/dev/null || echo 1)"
     [ "$jobs" -gt 4 ] && jobs=4
 fi
-db="${db:-results/${grid}_${preset}.db}"
+case "$grid" in
+    attacks|dose) db="${db:-results/beyond_${preset}.db}" ;;  # one store: shared runs run once
+    *) db="${db:-results/${grid}_${preset}.db}" ;;
+esac
 data_root="${DAL_BACKDOOR_DATA:-data}"
 
 # shellcheck source=scripts/setup_env.sh
