@@ -493,18 +493,19 @@ def plot_beyond_paper(grid_name: str, runs: Sequence[RunRow], out_dir: str | Pat
     return save_figure(dose_figure(grid, runs), out_dir / f"{grid_name}_asr_vs_budget", formats)
 
 
-def _mean_asr(runs: Iterable[RunRow]) -> dict[tuple[str, str], list[float]]:
+def _per_cell(runs: Iterable[RunRow], metric: str) -> dict[tuple[str, str], list[float]]:
     out: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         out.setdefault((run.cell["loss"], run.cell["attack"]), []).append(
-            100.0 * float(run.final["asr"]))
+            100.0 * float(run.final[metric]))
     return out
 
 
 def attacks_figure(grid: Grid, runs: Sequence[RunRow]) -> Figure:
-    """Mean ASR per loss (rows) and attack (columns), annotated with the value and n."""
+    """Mean ASR per loss (rows) and attack (columns), annotated with the value, the mean clean
+    accuracy (an ASR near 0 means little from a model that did not learn the task) and n."""
     losses, attacks = list(grid.axes["loss"]), list(grid.axes["attack"])
-    asr = _mean_asr(runs)
+    asr, acc = _per_cell(runs, "asr"), _per_cell(runs, "clean_acc")
     values = [[sum(asr[(loss, a)]) / len(asr[(loss, a)]) if (loss, a) in asr else math.nan
                for a in attacks] for loss in losses]
     fig = new_figure(1.15 * len(attacks) + 2.6, 0.62 * len(losses) + 2.0)
@@ -515,12 +516,14 @@ def attacks_figure(grid: Grid, runs: Sequence[RunRow]) -> Figure:
     for i, loss in enumerate(losses):
         for j, attack in enumerate(attacks):
             if (loss, attack) in asr:
-                ax.text(j, i, f"{values[i][j]:.0f}\nn={len(asr[(loss, attack)])}",
+                cell_acc = acc[(loss, attack)]
+                ax.text(j, i, f"{values[i][j]:.0f}\nacc {sum(cell_acc) / len(cell_acc):.0f}"
+                              f"\nn={len(asr[(loss, attack)])}",
                         ha="center", va="center", fontsize=7,
                         color="white" if values[i][j] < 60 else "black")
     fig.colorbar(image, ax=ax, label="ASR (%), mean over seeds")
     ax.set_title(f"{grid.name}: {real_dataset(grid.axes['dataset'][0], runs)}\n"
-                 "ASR per loss and attack")
+                 "ASR per loss and attack (cell: mean ASR, mean clean accuracy, seeds)")
     return fig
 
 

@@ -111,3 +111,16 @@ def test_new_grid_plots(tmp_path: Path) -> None:
     assert all(p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 1000
                for p in (heat, curve))
     assert plot_report("attacks", [], tmp_path) == []
+
+
+def test_attacks_heatmap_cells_name_asr_accuracy_and_seeds() -> None:
+    pytest.importorskip("matplotlib")
+    from dal_backdoor.experiments import get_grid
+    from dal_backdoor.plots import attacks_figure
+
+    fig = attacks_figure(get_grid("attacks"), ATTACK_RUNS)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    # ce/badnets: ASR 100 and 96 -> 98, accuracy 90 and 92 -> 91, two seeds
+    assert "98\nacc 91\nn=2" in texts
+    assert "10\nacc 85\nn=1" in texts  # dal/wanet
+    assert len(texts) == len({(r.cell["loss"], r.cell["attack"]) for r in ATTACK_RUNS})
