@@ -172,8 +172,7 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
     notes: list[str] = []
     if left_out:
         notes.append(_left_out_note(grid_name, left_out))
-    beyond = _beyond_paper(grid)
-    rows, columns, values, paper, extras = _layout(grid, runs, notes)
+    rows, columns, values, paper, extras, row_header = _layout(grid, runs, notes)
     cells = {
         (r, c): Cell(r, c, tuple(values.get((r, c), ())), expected_n, paper.get((r, c)),
                      extras.get((r, c), {}))
@@ -193,28 +192,24 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         notes.append("WARNING: cells pool runs whose settings differ beyond the seed ("
                      + "; ".join(f"{k}: {', '.join(v)}" for k, v in mixed.items())
                      + "); keep one results store per setting (e.g. per --set).")
-    if preset != "paper" and not beyond:
+    if preset != "paper" and paper:
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")
     title = paper_values.SOURCE.get(grid_name, grid.description)
     if grid.kind == "backdoor":
         title = poison_title(title, runs)
-    if beyond:  # not in the paper: no paper or difference columns
-        return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells,
-                      tuple(notes), paper_columns=False,
-                      row_header="loss" if "attack" in grid.axes else "trigger/loss")
-    return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes))
-
-
-def _beyond_paper(grid: Any) -> bool:
-    return "attack" in grid.axes or "num_poison" in grid.axes
+    # a grid the paper has no values for (attacks, dose) gets no paper or difference columns
+    return Report(grid_name, preset, title, tuple(rows), tuple(columns), cells, tuple(notes),
+                  paper_columns=bool(paper), row_header=row_header)
 
 
 def _layout(grid: Any, runs: list[RunRow], notes: list[str]):
-    """``(rows, columns, values, paper, extras)`` of the grid's table; appends its notes."""
+    """``(rows, columns, values, paper, extras, row_header)`` of the grid's table; appends its
+    notes."""
     extras: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
-    if _beyond_paper(grid):
-        rows, columns, values, paper, extra = beyond_paper_layout(grid, runs)
+    row_header = "row"
+    if "attack" in grid.axes or "num_poison" in grid.axes:
+        rows, columns, values, paper, extra, row_header = beyond_paper_layout(grid, runs)
         notes.extend(extra)
     elif grid.kind == "backdoor":
         rows, columns, values, paper = _table6_layout(grid, runs)
@@ -229,7 +224,7 @@ def _layout(grid: Any, runs: list[RunRow], notes: list[str]):
             notes.append("clean = the same loss and preset without label noise: each loss's "
                          "reference accuracy (no such column in the paper).")
         notes.extend(noise_source_notes(runs))
-    return rows, columns, values, paper, extras
+    return rows, columns, values, paper, extras, row_header
 
 
 #: The rates beside ASR that a backdoor table's CSV/JSON carry (mean, std, n per ASR cell).
@@ -347,16 +342,16 @@ DOSE_THRESHOLD = 50.0
 
 
 def beyond_paper_layout(grid: Any, runs: list[RunRow]):
-    """``(rows, columns, values, paper, notes)`` for the ``attacks`` or ``dose`` grid (no
-    paper values: these experiments are not in the paper)."""
+    """``(rows, columns, values, paper, notes, row_header)`` for the ``attacks`` or ``dose``
+    grid (no paper values: these experiments are not in the paper)."""
     if "attack" in grid.axes:
         rows, columns, values = attacks_layout(grid, runs)
         notes = [f"acc = clean test accuracy; {ASR_NOTE}"]
-    else:
-        rows, columns, values = dose_layout(grid, runs)
-        notes = [f"ASR (%) per budget (poisons per 10,000 training images, scaled to the "
-                 f"preset's training set); {ASR_NOTE}", *dose_threshold_notes(grid, runs)]
-    return rows, columns, values, {}, notes
+        return rows, columns, values, {}, notes, "loss"
+    rows, columns, values = dose_layout(grid, runs)
+    notes = [f"ASR (%) per budget (poisons per 10,000 training images, scaled to the "
+             f"preset's training set); {ASR_NOTE}", *dose_threshold_notes(grid, runs)]
+    return rows, columns, values, {}, notes, "trigger/loss"
 
 
 def attacks_layout(grid: Any, runs: list[RunRow]):
