@@ -3,7 +3,7 @@
 #
 #   bash scripts/reproduce.sh                     # small preset: 2-core CPU, Fashion-MNIST
 #   bash scripts/reproduce.sh --preset paper      # the paper's setup (GPU, downloads CIFAR)
-#   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 14 (about 11 minutes)
+#   bash scripts/reproduce.sh --preset ci         # 6 epochs instead of 18 (about 11 minutes)
 #   bash scripts/reproduce.sh --grid attacks      # 6 losses x 7 attacks x 3 seeds (126 runs,
 #                                                 # 5 epochs each at small/ci)
 #   bash scripts/reproduce.sh --grid dose         # poison budget: 7 budgets x 3 losses x 2

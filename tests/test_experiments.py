@@ -214,14 +214,14 @@ def test_attacks_grid_is_losses_by_attacks_by_seeds(tmp_path: Path) -> None:
                 c.test_subset, c.width) == (100, 7, "fashion-mnist", 10_000, 5, 1_000, 8)
                for c in by_attack.values())
     # the badnets and weng columns are the dose grid's 100-poison cells: the same runs, shared
-    # by both grids in one store (table6 small trains 14 epochs, so its runs are others)
+    # by both grids in one store (table6 small trains 18 epochs, so its runs are others)
     dose = expand("dose", "small", data_root=str(tmp_path), device="cpu",
                   only=parse_only("loss=ce,num_poison=100,seed=0")).specs
     assert {s.cell["trigger"]: s.run_id for s in dose} == {
         "local": by_attack["badnets"].run_id, "global": by_attack["weng"].run_id}
     table6 = expand("table6", "small", data_root=str(tmp_path), device="cpu",
                     only=parse_only("loss=ce,trigger=local,seed=0")).specs
-    assert table6[0].config.epochs == 14
+    assert table6[0].config.epochs == 18
     assert by_attack["badnets"].run_id != table6[0].run_id
     paper = expand("attacks", "paper", device="cpu", only=parse_only("loss=dal,attack=sig"))
     assert [s.config.dataset for s in paper.specs] == ["cifar10"] * 3

@@ -1,6 +1,6 @@
 """CI guard of the README's Table 6 claim: the `small` preset's seed-0 cells on real data.
 
-Runs the `small` preset's CIFAR-10 row (real Fashion-MNIST, 14 epochs) for CE and DAL with the
+Runs the `small` preset's CIFAR-10 row (real Fashion-MNIST, 18 epochs) for CE and DAL with the
 local trigger, seed 0, through the real sweep, and asserts what the preset was calibrated to show
 on every seed (docs/CALIBRATION.md): CE learns the backdoor (ASR >= 90%), DAL does not
 (<= 2%), and DAL's clean accuracy stays close to CE's. The accuracy bound here is 5 points, wider
