@@ -402,9 +402,19 @@ def _fmt_budget(value: int | None) -> str:
     return "none" if value is None else str(value)
 
 
+def _fmt_seed_range(low: int | None, high: int | None) -> str:
+    """The seeds' own crossing budgets: "seeds 50-200", "every seed at 25", "seeds from 400,
+    not all" (a seed never passes), "no seed passes"."""
+    if low is None:
+        return "no seed passes"
+    if high is None:
+        return f"seeds from {low}, not all"
+    return f"every seed at {low}" if low == high else f"seeds {low}-{high}"
+
+
 def dose_threshold_notes(grid: Any, runs: list[RunRow]) -> list[str]:
     """Per trigger and loss: the smallest budget at which the mean ASR passes 50%, with the
-    range of the seeds' own crossing budgets ("none": a seed never passes)."""
+    range of the seeds' own crossing budgets (``_fmt_seed_range``)."""
     budgets = list(grid.axes["num_poison"])
     parts = []
     for trigger in grid.axes["trigger"]:
@@ -417,8 +427,7 @@ def dose_threshold_notes(grid: Any, runs: list[RunRow]) -> list[str]:
             if not asr:
                 continue
             mean, low, high = threshold_budget(asr, budgets)
-            parts.append(f"{trigger}/{loss}: {_fmt_budget(mean)} (seeds {_fmt_budget(low)}-"
-                         f"{_fmt_budget(high)})")
+            parts.append(f"{trigger}/{loss}: {_fmt_budget(mean)} ({_fmt_seed_range(low, high)})")
     if not parts:
         return []
     return [f"smallest budget (poisons per 10,000) with mean ASR >= {DOSE_THRESHOLD:.0f}%: "

@@ -9,6 +9,7 @@ import pytest
 
 from dal_backdoor.report import (
     RunRow,
+    _fmt_seed_range,
     build_report,
     threshold_budget,
     to_csv,
@@ -94,7 +95,14 @@ def test_dose_table_and_threshold_note() -> None:
     assert report.cell("local/dal", "25/10k").values == (10.0, 30.0)
     (note,) = [n for n in report.notes if n.startswith("smallest budget")]
     assert note == ("smallest budget (poisons per 10,000) with mean ASR >= 50%: "
-                    "local/ce: 25 (seeds 10-25); local/dal: none (seeds none-none)")
+                    "local/ce: 25 (seeds 10-25); local/dal: none (no seed passes)")
+
+
+def test_seed_range_wording() -> None:
+    assert _fmt_seed_range(50, 200) == "seeds 50-200"
+    assert _fmt_seed_range(25, 25) == "every seed at 25"
+    assert _fmt_seed_range(400, None) == "seeds from 400, not all"
+    assert _fmt_seed_range(None, None) == "no seed passes"
 
 
 def test_new_grid_plots(tmp_path: Path) -> None:
