@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dal_backdoor.config import fmt_poison_rate
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.metrics import METRICS, as_percent
 from dal_backdoor.report import (
@@ -27,6 +26,7 @@ from dal_backdoor.report import (
     Report,
     RunRow,
     build_report,
+    fmt_poison_counts,
     load_runs,
     mixed_settings,
     poison_counts,
@@ -189,7 +189,7 @@ def build_user_report(name: str, preset: str, runs: Sequence[RunRow], layout: La
             notes.append(note)
     pairs = poison_counts(finished)
     if pairs:
-        notes.append("poisons: " + " / ".join(fmt_poison_rate(p, n) for p, n in pairs) + ".")
+        notes.append(f"poisons: {fmt_poison_counts(pairs)}.")
     missing = sum(1 for c in cells.values() if c.incomplete)
     if missing:
         notes.append(f"{missing} cell(s) have fewer than {expected_n} finished seeds "

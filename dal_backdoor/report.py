@@ -257,13 +257,30 @@ def poison_counts(runs: Iterable[RunRow]) -> list[tuple[int, int]]:
     return sorted(seen)
 
 
+#: More distinct poison counts than this (on one training-set size) are given as a range.
+LISTED_POISON_COUNTS = 2
+
+
+def fmt_poison_counts(pairs: list[tuple[int, int]]) -> str:
+    """``(num_poisoned, num_train)`` pairs in words: each one (joined by " / "), or, for a
+    budget axis on one training set, the range ``10-800 poisoned images (0.1-8.0% of 10,000)``
+    (the columns name every budget)."""
+    sizes = {n for _, n in pairs}
+    if len(pairs) <= LISTED_POISON_COUNTS or len(sizes) != 1:
+        return " / ".join(fmt_poison_rate(p, n) for p, n in pairs)
+    (num_train,) = sizes
+    low, high = min(p for p, _ in pairs), max(p for p, _ in pairs)
+    return (f"{low}-{high} poisoned images ({100.0 * low / num_train:.1f}-"
+            f"{100.0 * high / num_train:.1f}% of {num_train:,})")
+
+
 def poison_title(title: str, runs: Iterable[RunRow]) -> str:
     """The paper's title with its fixed "100 poisoned images" replaced by what the runs
     used (every distinct count, joined by "/"); unchanged when the runs do not say."""
     pairs = poison_counts(runs)
     if not pairs:
         return title
-    used = " / ".join(fmt_poison_rate(p, n) for p, n in pairs)
+    used = fmt_poison_counts(pairs)
     if "100 poisoned images" in title:
         return title.replace("100 poisoned images", used)
     return f"{title} ({used})"

@@ -11,6 +11,7 @@ from dal_backdoor.report import (
     RunRow,
     _fmt_seed_range,
     build_report,
+    fmt_poison_counts,
     threshold_budget,
     to_csv,
     to_json,
@@ -132,3 +133,14 @@ def test_attacks_heatmap_cells_name_asr_accuracy_and_seeds() -> None:
     assert "98\nacc 91\nn=2" in texts
     assert "10\nacc 85\nn=1" in texts  # dal/wanet
     assert len(texts) == len({(r.cell["loss"], r.cell["attack"]) for r in ATTACK_RUNS})
+
+
+def test_poison_counts_in_words() -> None:
+    assert fmt_poison_counts([(100, 10_000)]) == "100 poisoned images (1.0% of 10,000)"
+    assert fmt_poison_counts([(20, 1_000), (100, 1_000)]) == (
+        "20 poisoned images (2.0% of 1,000) / 100 poisoned images (10.0% of 1,000)")
+    # a budget axis on one training set: a range (the columns name every budget)
+    assert fmt_poison_counts([(10, 10_000), (25, 10_000), (800, 10_000)]) == (
+        "10-800 poisoned images (0.1-8.0% of 10,000)")
+    # several training-set sizes: every pair
+    assert fmt_poison_counts([(10, 500), (20, 1_000), (30, 2_000)]).count(" / ") == 2
