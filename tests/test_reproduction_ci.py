@@ -3,9 +3,9 @@
 Runs the `small` preset's CIFAR-10 row (real Fashion-MNIST, 18 epochs) for CE and DAL with the
 local trigger, seed 0, through the real sweep, and asserts what the preset was calibrated to show
 on every seed (docs/CALIBRATION.md): CE learns the backdoor (ASR >= 90%), DAL does not
-(<= 2%), and DAL's clean accuracy stays close to CE's. The accuracy bound here is 5 points, wider
-than the README's 3-point bar on the 3-seed mean, because another CPU takes another
-floating-point path (the measured seed-0 gap is in docs/CALIBRATION.md).
+(<= 2%), and DAL's clean accuracy is within 3 points of CE's, the README's bar. The measured
+seed-0 gap is 0.3 points (NCHW, one thread a run), 0.8 (channels-last) and 1.0 (two threads a
+run), so another CPU's floating-point path has 2 points of margin (docs/CALIBRATION.md).
 
 Needs Fashion-MNIST (Debian package ``dataset-fashion-mnist``, which ``.ci/run`` installs). When
 it is missing the test is skipped with the reason, unless DAL_BACKDOOR_REQUIRE_DATA=1 (set by
@@ -46,4 +46,4 @@ def test_small_preset_ce_learns_the_local_backdoor_and_dal_does_not(tmp_path: Pa
     assert ce_asr >= 90.0
     assert dal_asr <= 2.0
     assert ce_acc > 85.0
-    assert dal_acc >= ce_acc - 5.0
+    assert dal_acc >= ce_acc - 3.0
