@@ -276,7 +276,7 @@ def fmt_poison_counts(pairs: list[tuple[int, int]]) -> str:
 
 def poison_title(title: str, runs: Iterable[RunRow]) -> str:
     """The paper's title with its fixed "100 poisoned images" replaced by what the runs
-    used (every distinct count, joined by "/"); unchanged when the runs do not say."""
+    used (``fmt_poison_counts``); unchanged when the runs do not say."""
     pairs = poison_counts(runs)
     if not pairs:
         return title
