@@ -209,7 +209,8 @@ def _layout(grid: Any, runs: list[RunRow], notes: list[str]):
     extras: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
     row_header = "row"
     if "attack" in grid.axes or "num_poison" in grid.axes:
-        rows, columns, values, paper, extra, row_header = beyond_paper_layout(grid, runs)
+        rows, columns, values, extra, row_header = beyond_paper_layout(grid, runs)
+        paper = {}  # these experiments are not in the paper
         notes.extend(extra)
     elif grid.kind == "backdoor":
         rows, columns, values, paper = _table6_layout(grid, runs)
@@ -359,16 +360,15 @@ DOSE_THRESHOLD = 50.0
 
 
 def beyond_paper_layout(grid: Any, runs: list[RunRow]):
-    """``(rows, columns, values, paper, notes, row_header)`` for the ``attacks`` or ``dose``
-    grid (no paper values: these experiments are not in the paper)."""
+    """``(rows, columns, values, notes, row_header)`` for the ``attacks`` or ``dose`` grid."""
     if "attack" in grid.axes:
         rows, columns, values = attacks_layout(grid, runs)
         notes = [f"acc = clean test accuracy; {ASR_NOTE}"]
-        return rows, columns, values, {}, notes, "loss"
+        return rows, columns, values, notes, "loss"
     rows, columns, values = dose_layout(grid, runs)
     notes = [f"ASR (%) per budget (poisons per 10,000 training images, scaled to the "
              f"preset's training set); {ASR_NOTE}", *dose_threshold_notes(grid, runs)]
-    return rows, columns, values, {}, notes, "trigger/loss"
+    return rows, columns, values, notes, "trigger/loss"
 
 
 def attacks_layout(grid: Any, runs: list[RunRow]):
