@@ -22,7 +22,7 @@ from typing import Any
 from dal_backdoor import paper_values
 from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.experiments import CLEAN, get_grid
+from dal_backdoor.experiments import CLEAN, get_grid, get_preset, list_presets
 from dal_backdoor.metrics import as_percent
 
 FORMATS = ("rich", "md", "csv", "json", "latex")
@@ -192,6 +192,12 @@ def build_report(grid_name: str, preset: str, runs: Iterable[RunRow]) -> Report:
         notes.append("WARNING: cells pool runs whose settings differ beyond the seed ("
                      + "; ".join(f"{k}: {', '.join(v)}" for k, v in mixed.items())
                      + "); keep one results store per setting (e.g. per --set).")
+    deviations = preset_deviations(grid_name, preset, runs)
+    if deviations:
+        notes.append(f"runs not at the settings of preset {preset!r} (a sweep's --set, or an "
+                     "earlier definition of the preset): "
+                     + "; ".join(f"{k} {', '.join(seen)} (preset: {want})"
+                                 for k, (seen, want) in deviations.items()) + ".")
     if preset != "paper" and paper:
         notes.append(f"preset {preset!r}: a scaled-down setting; the paper's values (from "
                      "its full-scale runs) are shown for orientation, not as a target.")
@@ -302,6 +308,33 @@ def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
             if len(values) > 1:
                 seen.setdefault(name, set()).update(values)
     return {name: sorted(values) for name, values in sorted(seen.items())}
+
+
+def preset_deviations(grid_name: str, preset_name: str, runs: Iterable[RunRow]
+                      ) -> dict[str, tuple[list[str], str]]:
+    """Settings of the preset (and the grid's scale for it) that the runs do not have, as
+    ``{field: (values the runs have, the preset's value)}``; empty when every run is at the
+    preset's own settings. Runs whose data set is not the one the preset now picks for their
+    cell (the data root changed since) are not compared; nor are runs drawn without a preset
+    (a figure of runs alone)."""
+    if preset_name not in list_presets():
+        return {}
+    grid, preset = get_grid(grid_name), get_preset(preset_name)
+    found: dict[str, tuple[set[str], str]] = {}
+    for run in runs:
+        settings = preset.settings(run.cell["dataset"], run.config.get("data_root", "data"))
+        if settings is None or settings.get("dataset") != run.config.get("dataset"):
+            continue
+        for key, want in {**settings, **grid.scale.get(preset.name, {})}.items():
+            if key in NON_IDENTITY_FIELDS or key not in run.config or run.config[key] == want:
+                continue
+            found.setdefault(key, (set(), _fmt_setting(want)))[0].add(
+                _fmt_setting(run.config[key]))
+    return {key: (sorted(seen), want) for key, (seen, want) in sorted(found.items())}
+
+
+def _fmt_setting(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def noise_source_notes(runs: Iterable[RunRow]) -> list[str]:

@@ -218,3 +218,32 @@ def test_runs_of_an_earlier_cell_definition_are_left_out(tmp_path: Path) -> None
     assert not any("WARNING" in n for n in report.notes)  # nothing mixed
     # runs without a stored trigger (or of the unchanged local column) are kept
     assert current_runs("table6", RUNS) == (RUNS, [])
+
+
+def _noise_runs(tmp_path: Path, overrides: dict | None = None) -> list[RunRow]:
+    from dal_backdoor.experiments import expand, parse_only
+
+    specs = expand("table2-small", "small", data_root=str(tmp_path), device="cpu",
+                   only=parse_only("loss=ce|dal,noise=clean,seed=0"),
+                   overrides=overrides).specs
+    return [RunRow(s.config.run_id, s.cell, "finished", {"clean_acc": 0.8}, [],
+                   s.config.to_dict()) for s in specs]
+
+
+def test_runs_off_the_presets_settings_are_named_in_a_note(tmp_path: Path) -> None:
+    from dal_backdoor.report import preset_deviations
+
+    at_preset = _noise_runs(tmp_path)
+    assert preset_deviations("table2-small", "small", at_preset) == {}
+    assert not any("not at the settings" in n
+                   for n in build_report("table2-small", "small", at_preset).notes)
+    longer = _noise_runs(tmp_path, {"epochs": 14, "lr": 0.1})
+    assert preset_deviations("table2-small", "small", longer) == {
+        "epochs": (["14"], "8"), "lr": (["0.1"], "0.05")}
+    note = next(n for n in build_report("table2-small", "small", longer).notes
+                if "not at the settings" in n)
+    assert note.endswith("epochs 14 (preset: 8); lr 0.1 (preset: 0.05).")
+    # a machine setting (device, data root) is not a deviation
+    moved = [RunRow(r.run_id, r.cell, r.status, r.final, [], {**r.config, "device": "cuda"})
+             for r in at_preset]
+    assert preset_deviations("table2-small", "small", moved) == {}
