@@ -10,11 +10,14 @@
 #                                                 # triggers x 3 seeds (126 runs, 5 epochs)
 #   bash scripts/reproduce.sh --grid table2       # label noise (grid table2-small): 6 losses x
 #                                                 # clean + 4 noise settings x 3 seeds (90 runs)
+#   bash scripts/reproduce.sh --grid table2 --epochs 14   # the same grid trained 14 epochs
 #
 # Options: --grid table6|table2|attacks|dose (default table6), --preset small|paper|ci, --jobs N
 # (concurrent CPU runs, default: number of cores, at most 4), --runs-per-gpu K (default 4),
-# --db FILE (default results/<grid>_<preset>.db, and results/beyond_<preset>.db for attacks and
-# dose, which share their 100-poison badnets/weng runs; outputs go to results/<grid>_<preset>.*).
+# --epochs N (train N epochs instead of the preset's: a sweep's --set epochs=N, in a store and
+# outputs of their own, suffixed _eN), --db FILE (default results/<grid>_<preset>.db, and
+# results/beyond_<preset>.db for attacks and dose, which share their 100-poison badnets/weng
+# runs; outputs go to results/<grid>_<preset>.*).
 # Finished runs are kept in the results store: re-running the script only runs what is missing,
 # and an interrupted sweep resumes from its checkpoints.
 set -euo pipefail
@@ -26,6 +29,7 @@ preset=small
 jobs=""
 runs_per_gpu=4
 db=""
+epochs=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --grid) grid="$2"; shift 2 ;;
@@ -33,9 +37,10 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="$2"; shift 2 ;;
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --epochs) epochs="$2"; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
-                "--runs-per-gpu, --db" >&2
+                "--runs-per-gpu, --epochs, --db" >&2
            exit 2 ;;
     esac
 done
@@ -53,9 +58,19 @@ if [ -z "$jobs" ]; then
     jobs="$(nproc 2>/dev/null || echo 1)"
     [ "$jobs" -gt 4 ] && jobs=4
 fi
+suffix=""
+set_epochs=()
+if [ -n "$epochs" ]; then
+    case "$epochs" in
+        ''|*[!0-9]*|0) echo "reproduce.sh: --epochs '$epochs' is not a positive whole number" >&2
+                       exit 2 ;;
+    esac
+    suffix="_e${epochs}"
+    set_epochs=(--set "epochs=$epochs")
+fi
 case "$grid" in
-    attacks|dose) db="${db:-results/beyond_${preset}.db}" ;;  # one store: shared runs run once
-    *) db="${db:-results/${grid}_${preset}.db}" ;;
+    attacks|dose) db="${db:-results/beyond_${preset}${suffix}.db}" ;;  # shared runs run once
+    *) db="${db:-results/${grid}_${preset}${suffix}.db}" ;;
 esac
 data_root="${DAL_BACKDOOR_DATA:-data}"
 
@@ -99,10 +114,10 @@ fi
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
 dal-backdoor sweep "$grid" --preset "$preset" --db "$db" --root "$data_root" \
-    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu"
+    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu" "${set_epochs[@]}"
 echo "[reproduce] sweep took $(( $(date +%s) - start )) s"
 
-out="results/${grid}_${preset}"
+out="results/${grid}_${preset}${suffix}"
 dal-backdoor table "$grid" --preset "$preset" --db "$db"
 dal-backdoor table "$grid" --preset "$preset" --db "$db" --format md --out "$out.md"
 dal-backdoor table "$grid" --preset "$preset" --db "$db" --format json --out "$out.json"
