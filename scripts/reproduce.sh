@@ -114,7 +114,7 @@ fi
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
 dal-backdoor sweep "$grid" --preset "$preset" --db "$db" --root "$data_root" \
-    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu" "${set_epochs[@]}"
+    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu" ${set_epochs[@]+"${set_epochs[@]}"}
 echo "[reproduce] sweep took $(( $(date +%s) - start )) s"
 
 out="results/${grid}_${preset}${suffix}"
