@@ -453,6 +453,16 @@ def _cell_noise(preset: Preset, cell: dict[str, Any], dataset: str,
     return _noise_fields(cell["noise"])
 
 
+def preset_settings(grid: Grid, preset: Preset, dataset: str, data_root: str
+                    ) -> dict[str, Any] | None:
+    """The run settings ``preset`` gives a cell of ``grid`` for the paper's ``dataset`` (the
+    preset's, then the grid's scale for it); None when the preset skips that data set."""
+    settings = preset.settings(dataset, data_root)
+    if settings is None:
+        return None
+    return {**settings, **grid.scale.get(preset.name, {})}
+
+
 def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
            only: dict[str, set[str]] | None = None, device: str = "auto",
            overrides: dict[str, Any] | None = None,
@@ -482,12 +492,11 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
     for cell in grid.cells():
         if not _matches(cell, only):
             continue
-        settings = preset.settings(cell["dataset"], data_root)
+        settings = preset_settings(grid, preset, cell["dataset"], data_root)
         if settings is None:
             skipped.append((cell, f"preset {preset.name} has no setting for {cell['dataset']} "
                                   f"(data set not present under {data_root})"))
             continue
-        settings = {**settings, **grid.scale.get(preset.name, {})}
         fields: dict[str, Any] = {**grid.fixed, **settings, **grid.run_fields(cell)}
         if "noise" in cell:
             fields.update(_cell_noise(preset, cell, fields["dataset"], data_root))

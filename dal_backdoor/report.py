@@ -22,7 +22,13 @@ from typing import Any
 from dal_backdoor import paper_values
 from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.experiments import CLEAN, get_grid, get_preset, list_presets
+from dal_backdoor.experiments import (
+    CLEAN,
+    get_grid,
+    get_preset,
+    list_presets,
+    preset_settings,
+)
 from dal_backdoor.metrics import as_percent
 
 FORMATS = ("rich", "md", "csv", "json", "latex")
@@ -322,10 +328,11 @@ def preset_deviations(grid_name: str, preset_name: str, runs: Iterable[RunRow]
     grid, preset = get_grid(grid_name), get_preset(preset_name)
     found: dict[str, tuple[set[str], str]] = {}
     for run in runs:
-        settings = preset.settings(run.cell["dataset"], run.config.get("data_root", "data"))
+        settings = preset_settings(grid, preset, run.cell["dataset"],
+                                   run.config.get("data_root", "data"))
         if settings is None or settings.get("dataset") != run.config.get("dataset"):
             continue
-        for key, want in {**settings, **grid.scale.get(preset.name, {})}.items():
+        for key, want in settings.items():
             if key in NON_IDENTITY_FIELDS or key not in run.config or run.config[key] == want:
                 continue
             found.setdefault(key, (set(), _fmt_setting(want)))[0].add(
