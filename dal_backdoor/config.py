@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ DEVICES = ("auto", "cpu", "cuda")
 NON_IDENTITY_FIELDS = frozenset({"device", "data_root", "eval_batch_size", "compile"})
 NOISE_PARAM_KEYS = ("exclude_true", "cifar_n_path", "cifar_n_key", "labels_path", "labels_sha256",
                     "features")
+#: RunConfig fields that hold a mapping of options; a grid, ``--axis`` or ``--set`` sets one
+#: option as ``FIELD.NAME`` (e.g. ``trigger_params.amplitude``), never the whole mapping.
+MAPPING_FIELDS = ("dataset_params", "loss_params", "model_params", "noise_params",
+                  "trigger_params")
 MAX_EPOCHS = 100_000  # upper bounds, so that huge values are one clear error, not an overflow
 MAX_WIDTH = 4096
 #: Metadata key of a field added after run ids were first published (see ``added_field``).
@@ -354,6 +359,21 @@ def check_noise_params(params: dict[str, Any]) -> dict[str, Any]:
 #: A poisoned share of the training set from which a default poison count is warned about
 #: (the paper poisons 100 of 50,000 CIFAR images: 0.2%).
 HIGH_POISON_RATE = 0.02
+
+
+def apply_options(fields: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``FIELD.NAME`` options (e.g. ``{"trigger_params.size": 5}``) into the mappings of
+    ``fields``, in place (each mapping it changes is copied first), and return the
+    ``loss_params`` ones: resolve_config takes those as ``loss_overrides``, over the loss's
+    Table 1 preset. Keys are assumed checked (a MAPPING_FIELDS name, a dot, an option)."""
+    loss_overrides: dict[str, Any] = {}
+    for key, value in options.items():
+        mapping, option = key.split(".", 1)
+        if mapping == "loss_params":
+            loss_overrides[option] = value
+        else:
+            fields[mapping] = {**(fields.get(mapping) or {}), option: value}
+    return loss_overrides
 
 
 def poison_count(rate: float, num_train: int) -> int:

@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dal_backdoor.config import RunConfig, canonical_json, resolve_config
+from dal_backdoor.config import (
+    MAPPING_FIELDS,
+    RunConfig,
+    apply_options,
+    canonical_json,
+    resolve_config,
+)
 from dal_backdoor.data.catalog import dataset_present
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.paper_values import NOISE_SETTINGS
@@ -339,7 +345,7 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 
 
 # RunConfig fields that --set may not change, and what to use instead.
-_SET_ELSEWHERE = {"device": "--device", "data_root": "--root", "loss_params": "a loss preset",
+_SET_ELSEWHERE = {"device": "--device", "data_root": "--root",
                   "seed": "--seeds (e.g. --seeds 0-4 or --seeds 0,2,5)"}
 
 
@@ -366,10 +372,18 @@ def check_overrides(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
     owned = _grid_owned(grid)
     out: dict[str, Any] = {}
     for key, value in overrides.items():
+        if "." in key:
+            out[key] = _option_value(key, value)
+            continue
+        if key == "loss_params":  # the whole mapping comes from the loss's Table 1 preset
+            raise ConfigError(f"--set {key}={value}: set one loss hyper-parameter over the "
+                              "Table 1 preset as loss_params.NAME=VALUE (e.g. --set "
+                              "loss_params.q=0.5)")
         if key not in fields_:
+            allowed = [k for k in sorted(fields_) if k not in owned and k not in _SET_ELSEWHERE
+                       and k not in MAPPING_FIELDS]
             raise ConfigError(f"--set {key}: unknown run setting; allowed: "
-                              + ", ".join(k for k in sorted(fields_)
-                                          if k not in owned and k not in _SET_ELSEWHERE))
+                              + ", ".join([*allowed, *(f"{m}.NAME" for m in MAPPING_FIELDS)]))
         if key in _SET_ELSEWHERE:
             raise ConfigError(f"--set {key}={value}: not settable with --set; use "
                               f"{_SET_ELSEWHERE[key]}")
@@ -381,13 +395,26 @@ def check_overrides(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _option_value(key: str, value: Any) -> Any:
+    """The value of one ``FIELD.NAME`` override (``trigger_params.amplitude=0.1``): a single
+    value, checked later by what reads the option (the trigger, loss, noise or data set)."""
+    mapping, _, option = key.partition(".")
+    if mapping not in MAPPING_FIELDS or not option or "." in option:
+        raise ConfigError(f"--set {key}: not a run setting; allowed with a dot: "
+                          + ", ".join(f"{m}.NAME" for m in MAPPING_FIELDS))
+    if isinstance(value, (dict, list)):
+        raise ConfigError(f"--set {key}={value!r} is not a single value (a name, number or "
+                          "boolean)")
+    return value
+
+
 def _typed(key: str, value: Any, kind: str) -> Any:
     """``value`` as the field type ``kind`` (the dataclass annotation text)."""
     if kind.startswith("dict"):
         if isinstance(value, Mapping):
             return dict(value)
-        raise ConfigError(f"--set {key}={value}: {key} is a mapping of options, not a single "
-                          "value; it cannot be set with --set")
+        raise ConfigError(f"--set {key}={value}: {key} is a mapping of options; set one "
+                          f"option as {key}.NAME=VALUE")
     if "None" in kind and (value is None or (isinstance(value, str)
                                              and value.lower() in ("none", "null"))):
         return None
@@ -500,13 +527,15 @@ def expand(grid_name: str, preset_name: str, *, data_root: str = "data",
         fields: dict[str, Any] = {**grid.fixed, **settings, **grid.run_fields(cell)}
         if "noise" in cell:
             fields.update(_cell_noise(preset, cell, fields["dataset"], data_root))
-        fields.update(overrides or {})
+        fields.update({k: v for k, v in overrides.items() if "." not in k})
+        loss_overrides = apply_options(fields, {k: v for k, v in overrides.items() if "." in k})
         if "num_poison" in cell:
             fields["num_poison"] = scaled_budget(cell["num_poison"], fields)
         dataset = fields.pop("dataset")
         loss = fields.pop("loss")
-        config = resolve_config(dataset=dataset, loss=loss, hparams_from=cell["dataset"],
-                                device=device, data_root=str(data_root), **fields)
+        config = resolve_config(dataset=dataset, loss=loss, loss_overrides=loss_overrides,
+                                hparams_from=cell["dataset"], device=device,
+                                data_root=str(data_root), **fields)
         specs.append(RunSpec(grid.name, preset.name, dict(cell), config))
     return Expansion(specs, skipped)
 

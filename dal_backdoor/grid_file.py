@@ -31,7 +31,8 @@ A grid file::
 
 Keys: every ``RunConfig`` field except device, data_root and seed (``--device``, ``--root``,
 seeds); one option of a mapping field as ``trigger_params.X``, ``dataset_params.X``,
-``noise_params.X`` or ``loss_params.X`` (a loss hyper-parameter over the Table 1 preset); and
+``noise_params.X``, ``model_params.X`` (a keyword of a user model's function) or
+``loss_params.X`` (a loss hyper-parameter over the Table 1 preset); and
 ``paper_dataset``, ``poison_rate`` (sets num_poison from the training-set size), ``noise``
 (``symmetric-0.4`` or ``none``) and ``attack`` (a column of the ``attacks`` grid).
 ``num_poison`` is a count of poisoned images here (the ``dose`` grid's per-10,000 scaling is
@@ -49,7 +50,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dal_backdoor.config import RunConfig, poison_count, resolve_config
+from dal_backdoor.config import (
+    MAPPING_FIELDS,
+    RunConfig,
+    apply_options,
+    poison_count,
+    resolve_config,
+)
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import (
     ATTACKS,
@@ -68,7 +75,6 @@ from dal_backdoor.validation import MAX_SEED, check_bool, check_finite, check_nu
 #: The name of a grid given only by ``--axis`` options (no base grid, no file).
 CUSTOM = "custom"
 PAPER_DATASETS = ("cifar10", "cifar100")
-MAPPING_FIELDS = ("dataset_params", "loss_params", "noise_params", "trigger_params")
 #: Keys beyond the RunConfig fields, and what each sets.
 PSEUDO_KEYS = {
     "paper_dataset": "the preset's row and the Table 1 hyper-parameters (cifar10, cifar100)",
@@ -492,14 +498,11 @@ def run_fields(base: Mapping[str, Any], settings: Mapping[str, Any],
     """``(fields, loss_overrides)``: the preset's ``base`` fields with the grid's flat
     ``settings`` applied (mapping options merged, pseudo keys resolved)."""
     fields = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    loss_overrides: dict[str, Any] = {}
+    loss_overrides = apply_options(fields, {k: v for k, v in settings.items() if "." in k})
     for key, value in settings.items():
         if "." in key:
-            mapping, option = key.split(".", 1)
-            target = loss_overrides if mapping == "loss_params" else fields.setdefault(mapping,
-                                                                                       {})
-            target[option] = value
-        elif key == "noise":
+            continue
+        if key == "noise":
             fields.update(noise_fields(value))
         elif key == "attack":
             fields.update(ATTACKS[value])

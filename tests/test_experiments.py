@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dal_backdoor.errors import ConfigError
-from dal_backdoor.experiments import cells_without, expand, get_grid, parse_only
+from dal_backdoor.experiments import cells_without, check_specs, expand, get_grid, parse_only
 
 
 def test_grid_sizes_match_the_paper() -> None:
@@ -181,6 +181,53 @@ def test_sweep_set_accepts_the_new_fields() -> None:
     assert (default.config.init, default.config.noise_seed) == ("pytorch", 0)
     with pytest.raises(ConfigError, match=r"unknown init 'he'; allowed: pytorch, torchvision"):
         expand("table6", "ci", device="cpu", only=only, overrides={"init": "he"})
+
+
+def test_set_one_option_of_a_mapping_field(tmp_path: Path) -> None:
+    only = parse_only("loss=gce,trigger=global,seed=0")
+    (base,) = expand("table6", "small", data_root=str(tmp_path), device="cpu", only=only).specs
+    (spec,) = expand("table6", "small", data_root=str(tmp_path), device="cpu", only=only,
+                     overrides={"trigger_params.amplitude": 0.125,
+                                "loss_params.q": 0.5}).specs
+    # the trigger's defaults are not recorded; the option set is
+    assert (base.config.trigger_params, spec.config.trigger_params) == ({}, {"amplitude": 0.125})
+    # the loss option replaces its Table 1 value (GCE on CIFAR-10: q = 0.9)
+    assert base.config.loss_params == {"q": 0.9}
+    assert spec.config.loss_params == {**base.config.loss_params, "q": 0.5}
+    assert spec.run_id != base.run_id
+    # the same settings as an --axis on the built-in grid: the same run (one run id)
+    from dal_backdoor.grid_file import expand_user_grid, grid_from_axes
+
+    user = grid_from_axes("table6", {"trigger_params.amplitude": (0.125,),
+                                     "loss_params.q": (0.5,)})
+    (same,) = expand_user_grid(user, "small", data_root=str(tmp_path), device="cpu",
+                               only=parse_only("loss=gce,trigger=weng,seed=0")).specs
+    assert same.run_id == spec.run_id
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    ({"trigger_params": 3}, r"--set trigger_params=3: trigger_params is a mapping of options; "
+                            r"set one option as trigger_params.NAME=VALUE"),
+    ({"loss_params": 3}, r"as loss_params.NAME=VALUE \(e.g. --set loss_params.q=0.5\)"),
+    ({"width.size": 3}, r"--set width.size: not a run setting; allowed with a dot: "
+                        r"dataset_params.NAME, loss_params.NAME, model_params.NAME"),
+    ({"trigger_params.a.b": 3}, r"--set trigger_params.a.b: not a run setting"),
+    ({"trigger_params.size": [3]}, r"is not a single value"),
+    ({"colour": 3}, r"--set colour: unknown run setting; allowed: .*width, dataset_params.NAME"),
+    ({"loss_params.qq": 0.5}, r"loss gce: unknown hyper-parameter 'qq'; allowed: q"),
+])
+def test_set_of_a_mapping_field_is_a_clear_error(overrides: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        expand("table6", "ci", device="cpu", only=parse_only("loss=gce,trigger=local,seed=0"),
+               overrides=overrides)
+
+
+def test_set_trigger_option_on_both_triggers_names_the_trigger_without_it() -> None:
+    specs = expand("table6", "ci", device="cpu", only=parse_only("loss=ce,seed=0"),
+                   overrides={"trigger_params.amplitude": 0.1}).specs
+    with pytest.raises(ConfigError, match=r"local trigger has no parameter 'amplitude'; "
+                                          r"allowed: size, margin, top, left, pattern"):
+        check_specs(specs)
 
 
 def test_table6_global_column_runs_the_weng_trigger() -> None:

@@ -113,6 +113,16 @@ def test_set_overrides_fixed_settings_and_refuses_axes(tmp_path: Path) -> None:
         expand_user_grid(grid, "ci", device="cpu", only=parse_only("num_poison=7"))
 
 
+def test_model_params_option_is_an_axis_of_a_user_model(module: str) -> None:
+    grid = grid_from_axes("custom", {"model_params.hidden": (4, 6)})
+    specs = expand_user_grid(grid, "ci", device="cpu", seeds=(0,),
+                             overrides={"model": f"{module}:build", "trigger": "local"}).specs
+    assert [s.config.model_params["hidden"] for s in specs] == [4, 6]
+    assert specs[0].run_id != specs[1].run_id
+    with pytest.raises(ConfigError, match="model resnet18 takes no model params; got hidden"):
+        expand_user_grid(grid, "ci", device="cpu", seeds=(0,))
+
+
 def test_pseudo_keys_set_their_run_fields() -> None:
     grid = grid_from_axes("custom", {"poison_rate": (0.01, 0.025), "noise": ("symmetric-0.4",
                                                                              "none")})

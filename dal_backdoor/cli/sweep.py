@@ -128,8 +128,10 @@ class LiveSweep:
 @click.option("--only", default=None, metavar="KEY=V[|V],...",
               help="Narrow the grid, e.g. 'dataset=cifar10,loss=ce|dal,seed=0'.")
 @click.option("--set", "overrides", multiple=True, metavar="K=V",
-              help="Override a run setting for every run (e.g. epochs=2); changes run ids. "
-              "Not for the grid's axes (dataset, loss, trigger, noise, seed).")
+              help="Override a run setting for every run (e.g. epochs=2), or one option of "
+              "a trigger, loss, noise, data set or model (e.g. trigger_params.amplitude=0.125, "
+              "loss_params.q=0.5); changes run ids. Not for the grid's axes (dataset, loss, "
+              "trigger, noise, seed).")
 @click.option("--seeds", default=None, metavar="SEEDS",
               help="The seeds to run instead of the grid's 0,1,2, e.g. 0-4 or 0,2,5.")
 @click.option("--jobs", type=click.IntRange(min=1, max=MAX_WORKERS), default=1, show_default=True,
