@@ -11,11 +11,15 @@
 #   bash scripts/reproduce.sh --grid table2       # label noise (grid table2-small): 6 losses x
 #                                                 # clean + 4 noise settings x 3 seeds (90 runs)
 #   bash scripts/reproduce.sh --grid table2 --epochs 14   # the same grid trained 14 epochs
+#   bash scripts/reproduce.sh --compile           # torch.compile every run: ~1.4x per epoch on
+#                                                 # a CPU, another floating-point path
 #
 # Options: --grid table6|table2|attacks|dose (default table6), --preset small|paper|ci, --jobs N
 # (concurrent CPU runs, default: number of cores, at most 4), --runs-per-gpu K (default 4),
 # --epochs N (train N epochs instead of the preset's: a sweep's --set epochs=N, in a store and
-# outputs of their own, suffixed _eN), --db FILE (default results/<grid>_<preset>.db, and
+# outputs of their own, suffixed _eN), --compile (a sweep's --set compile=true: the same runs
+# and store, computed on another floating-point path; the first runs compile, later ones reuse
+# PyTorch's inductor cache), --db FILE (default results/<grid>_<preset>.db, and
 # results/beyond_<preset>.db for attacks and dose, which share their 100-poison badnets/weng
 # runs; outputs go to results/<grid>_<preset>.*).
 # Finished runs are kept in the results store: re-running the script only runs what is missing,
@@ -30,6 +34,7 @@ jobs=""
 runs_per_gpu=4
 db=""
 epochs=""
+compile=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --grid) grid="$2"; shift 2 ;;
@@ -38,9 +43,10 @@ while [ $# -gt 0 ]; do
         --runs-per-gpu) runs_per_gpu="$2"; shift 2 ;;
         --db) db="$2"; shift 2 ;;
         --epochs) epochs="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --compile) compile=(--set compile=true); shift ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1'; allowed: --grid, --preset, --jobs," \
-                "--runs-per-gpu, --epochs, --db" >&2
+                "--runs-per-gpu, --epochs, --compile, --db" >&2
            exit 2 ;;
     esac
 done
@@ -114,7 +120,8 @@ fi
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
 dal-backdoor sweep "$grid" --preset "$preset" --db "$db" --root "$data_root" \
-    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu" ${set_epochs[@]+"${set_epochs[@]}"}
+    --jobs "$jobs" --runs-per-gpu "$runs_per_gpu" ${set_epochs[@]+"${set_epochs[@]}"} \
+    ${compile[@]+"${compile[@]}"}
 echo "[reproduce] sweep took $(( $(date +%s) - start )) s"
 
 out="results/${grid}_${preset}${suffix}"
