@@ -318,26 +318,77 @@ def mixed_settings(runs: Iterable[RunRow]) -> dict[str, list[str]]:
 
 def preset_deviations(grid_name: str, preset_name: str, runs: Iterable[RunRow]
                       ) -> dict[str, tuple[list[str], str]]:
-    """Settings of the preset (and the grid's scale for it) that the runs do not have, as
-    ``{field: (values the runs have, the preset's value)}``; empty when every run is at the
-    preset's own settings. Runs whose data set is not the one the preset now picks for their
-    cell (the data root changed since) are not compared; nor are runs drawn without a preset
-    (a figure of runs alone)."""
+    """Where the runs' configs differ from the config the preset gives their cell (what
+    ``sweep`` runs without --set), as ``{setting: (values the runs have, the preset's value)}``;
+    empty when every run is at its cell's own config. A mapping setting is compared option by
+    option (``trigger_params.amplitude``) when the runs use the same trigger, loss, noise kind
+    or model as the preset; machine settings (device, data root, compile) and the seed are not
+    deviations, nor precision and memory format where the preset leaves them to the device.
+    Runs whose data set is not the one the preset now picks for their cell (the data root
+    changed since) are not compared; nor are runs drawn without a preset (a figure of runs
+    alone)."""
     if preset_name not in list_presets():
         return {}
     grid, preset = get_grid(grid_name), get_preset(preset_name)
     found: dict[str, tuple[set[str], str]] = {}
+    expected: dict[str, dict[str, Any] | None] = {}
     for run in runs:
-        settings = preset_settings(grid, preset, run.cell["dataset"],
-                                   run.config.get("data_root", "data"))
-        if settings is None or settings.get("dataset") != run.config.get("dataset"):
+        root = run.config.get("data_root", "data")
+        want = _cell_config(grid_name, preset_name, run.cell, root, expected)
+        if want is None or want.get("dataset") != run.config.get("dataset"):
             continue
-        for key, want in settings.items():
-            if key in NON_IDENTITY_FIELDS or key not in run.config or run.config[key] == want:
-                continue
-            found.setdefault(key, (set(), _fmt_setting(want)))[0].add(
-                _fmt_setting(run.config[key]))
+        pinned = preset_settings(grid, preset, run.cell["dataset"], root) or {}
+        skip = {"seed", *NON_IDENTITY_FIELDS,
+                *(k for k in ("precision", "channels_last") if k not in pinned)}
+        for key, have, wanted in _config_differences(run.config, want, skip):
+            found.setdefault(key, (set(), wanted))[0].add(have)
     return {key: (sorted(seen), want) for key, (seen, want) in sorted(found.items())}
+
+
+#: The setting that decides what each mapping setting's options mean.
+_OPTIONS_OF = {"trigger_params": "trigger", "loss_params": "loss", "noise_params": "noise_kind",
+               "model_params": "model", "dataset_params": "dataset"}
+
+
+def _cell_config(grid_name: str, preset_name: str, cell: dict[str, Any], root: str,
+                 cache: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The config (as a dict) the preset gives ``cell`` (its seed aside) under data root
+    ``root``; None when the preset skips the cell or the cell is no longer in the grid."""
+    from dal_backdoor.experiments import expand
+
+    cell = {k: v for k, v in cell.items() if k != "seed"}
+    key = json.dumps([cell, root], sort_keys=True)
+    if key not in cache:
+        try:
+            specs = expand(grid_name, preset_name, data_root=root, device="cpu", seeds=(0,),
+                           only={k: {str(v)} for k, v in cell.items()}).specs
+        except ConfigError:  # a cell of an earlier definition of the grid
+            specs = []
+        cache[key] = specs[0].config.to_dict() if specs else None
+    return cache[key]
+
+
+def _config_differences(have: dict[str, Any], want: dict[str, Any], skip: set[str]
+                        ) -> Iterable[tuple[str, str, str]]:
+    """``(setting, the run's value, the preset's value)`` for each setting of ``want`` that
+    ``have`` sets otherwise (settings a run stored before they existed are not compared)."""
+    for key, wanted in want.items():
+        if key in skip or key not in have or have[key] == wanted:
+            continue
+        owner = _OPTIONS_OF.get(key)
+        if isinstance(wanted, dict) and isinstance(have[key], dict):
+            if owner is None or have.get(owner) != want.get(owner):
+                continue  # another trigger, loss, ... : its own deviation says it
+            for option in sorted(set(wanted) | set(have[key])):
+                if have[key].get(option) != wanted.get(option):
+                    yield (f"{key}.{option}", _fmt_option(have[key], option),
+                           _fmt_option(wanted, option))
+            continue
+        yield key, _fmt_setting(have[key]), _fmt_setting(wanted)
+
+
+def _fmt_option(options: dict[str, Any], name: str) -> str:
+    return _fmt_setting(options[name]) if name in options else "default"
 
 
 def _fmt_setting(value: Any) -> str:

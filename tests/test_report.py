@@ -247,3 +247,33 @@ def test_runs_off_the_presets_settings_are_named_in_a_note(tmp_path: Path) -> No
     moved = [RunRow(r.run_id, r.cell, r.status, r.final, [], {**r.config, "device": "cuda"})
              for r in at_preset]
     assert preset_deviations("table2-small", "small", moved) == {}
+
+
+def test_any_setting_off_the_cells_config_is_a_deviation(tmp_path: Path, module: str) -> None:
+    """Not only the preset's own settings: the grid's fixed ones (num_poison) and single
+    options of a mapping setting (a trigger's or loss's) are named, the latter option by
+    option; a user model is named once, without its recorded code hash."""
+    from dal_backdoor.experiments import expand, parse_only
+    from dal_backdoor.report import preset_deviations
+
+    def runs(overrides: dict) -> list[RunRow]:
+        specs = expand("table6", "small", data_root=str(tmp_path), device="cpu",
+                       only=parse_only("loss=gce,seed=0|1"), overrides=overrides).specs
+        return [RunRow(s.config.run_id, s.cell, "finished", {"clean_acc": 0.8}, [],
+                       s.config.to_dict()) for s in specs]
+
+    assert preset_deviations("table6", "small", runs({})) == {}
+    changed = runs({"num_poison": 20, "loss_params.q": 0.5})
+    assert preset_deviations("table6", "small", changed) == {
+        "loss_params.q": (["0.5"], "0.9"), "num_poison": (["20"], "100")}
+    weng = [r for r in runs({}) if r.config["trigger"] == "weng"]
+    fainter = [RunRow(r.run_id, r.cell, r.status, r.final, [],
+                      {**r.config, "trigger_params": {"amplitude": 0.125}}) for r in weng]
+    assert preset_deviations("table6", "small", fainter) == {
+        "trigger_params.amplitude": (["0.125"], "default")}
+    own = runs({"model": f"{module}:build"})
+    assert preset_deviations("table6", "small", own) == {
+        "model": ([f"{module}:build"], "resnet18")}
+    note = next(n for n in build_report("table6", "small", changed).notes
+                if "not at the settings" in n)
+    assert note.endswith("loss_params.q 0.5 (preset: 0.9); num_poison 20 (preset: 100).")
