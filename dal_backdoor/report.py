@@ -24,6 +24,7 @@ from dal_backdoor.config import NON_IDENTITY_FIELDS, fmt_poison_rate
 from dal_backdoor.errors import ConfigError
 from dal_backdoor.experiments import (
     CLEAN,
+    expand,
     get_grid,
     get_preset,
     list_presets,
@@ -354,8 +355,6 @@ def _cell_config(grid_name: str, preset_name: str, cell: dict[str, Any], root: s
                  cache: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
     """The config (as a dict) the preset gives ``cell`` (its seed aside) under data root
     ``root``; None when the preset skips the cell or the cell is no longer in the grid."""
-    from dal_backdoor.experiments import expand
-
     cell = {k: v for k, v in cell.items() if k != "seed"}
     key = json.dumps([cell, root], sort_keys=True)
     if key not in cache:
